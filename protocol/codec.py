@@ -1,0 +1,194 @@
+"""Encode messages on the edge and parse them on the hub, per PROTOCOL.md v1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from protocol.models import (
+    READING,
+    READING_KINDS,
+    Reading,
+    Status,
+    TelemetryEnvelope,
+    format_ts,
+)
+from protocol.topics import DeviceTopic
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_READINGS = 1000
+REPLAY_BATCH = 500
+FUTURE_TOLERANCE = timedelta(minutes=5)
+DEFAULT_MAX_AGE = timedelta(days=30)
+
+
+class ProtocolError(ValueError):
+    """A message, or part of one, that is not valid PROTOCOL.md v1."""
+
+
+class MessageRejected(ProtocolError):
+    """A fault that rejects a whole message (bad JSON, envelope, size, topic mismatch)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _stdlib_loads(payload: bytes) -> Any:
+    return json.loads(payload, parse_constant=_refuse_constant)
+
+
+def _select_loads() -> Callable[[bytes], Any]:
+    try:
+        import orjson  # optional: the hub installs it, a Pi need not
+    except ImportError:
+        return _stdlib_loads
+    return orjson.loads  # type: ignore[no-any-return]
+
+
+_loads = _select_loads()
+
+
+def load_json(payload: bytes) -> Any:
+    """Decode a JSON payload strictly (RFC 8259: no NaN, no Infinity)."""
+    try:
+        return _loads(payload)
+    except (ValueError, RecursionError, TypeError) as err:
+        raise MessageRejected(f"payload is not valid JSON: {err}") from err
+
+
+def describe(err: ValidationError) -> str:
+    """Turn a pydantic error into one line naming each field at fault."""
+    parts = []
+    for item in err.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedReading:
+    """One reading of a message that was not accepted, with why."""
+
+    index: int
+    reason: str
+    raw: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """A parsed telemetry message: the readings accepted and those rejected."""
+
+    topic: DeviceTopic
+    seq: int
+    sent: datetime
+    readings: tuple[Reading, ...]
+    rejected: tuple[RejectedReading, ...]
+
+
+def _check_identity(topic: DeviceTopic, site: str | None, device: str | None) -> None:
+    if site is not None and site != topic.site:
+        raise MessageRejected(f"payload site {site!r} does not match topic site {topic.site!r}")
+    if device is not None and device != topic.device:
+        raise MessageRejected(
+            f"payload device {device!r} does not match topic device {topic.device!r}"
+        )
+
+
+def _check_size(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MessageRejected(
+            f"payload is {len(payload)} bytes, over the limit of {MAX_PAYLOAD_BYTES}"
+        )
+
+
+def _reading_problem(raw: Any) -> str | None:
+    if not isinstance(raw, dict):
+        return "reading is not a JSON object"
+    kind = raw.get("kind")
+    if kind not in READING_KINDS:
+        return f"unknown kind {kind!r} (known: {', '.join(READING_KINDS)})"
+    return None
+
+
+def parse_telemetry(
+    topic: DeviceTopic,
+    payload: bytes,
+    now: datetime,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> Telemetry:
+    """Validate a telemetry message; reject it whole or reading by reading.
+
+    `now` is the hub's clock (aware). A reading whose `ts` lies more than five
+    minutes ahead of it, or older than `max_age`, is rejected.
+    """
+    _check_size(payload)
+    try:
+        envelope = TelemetryEnvelope.model_validate(load_json(payload))
+    except ValidationError as err:
+        raise MessageRejected(describe(err)) from err
+    _check_identity(topic, envelope.site, envelope.device)
+    newest, oldest = now + FUTURE_TOLERANCE, now - max_age
+    accepted: list[Reading] = []
+    rejected: list[RejectedReading] = []
+    for index, raw in enumerate(envelope.readings):
+        problem = _reading_problem(raw)
+        if problem is None:
+            try:
+                reading = READING.validate_python(raw)
+            except ValidationError as err:
+                problem = describe(err)
+            else:
+                if reading.ts > newest:
+                    problem = f"ts {format_ts(reading.ts)} is more than 5 minutes ahead of the hub"
+                elif reading.ts < oldest:
+                    problem = f"ts {format_ts(reading.ts)} is older than {max_age.days} days"
+                else:
+                    accepted.append(reading)
+                    continue
+        rejected.append(RejectedReading(index, problem, raw))
+    return Telemetry(topic, envelope.seq, envelope.sent, tuple(accepted), tuple(rejected))
+
+
+def parse_status(topic: DeviceTopic, payload: bytes) -> Status:
+    """Validate a birth, health or last-will status message."""
+    _check_size(payload)
+    try:
+        status = Status.model_validate(load_json(payload))
+    except ValidationError as err:
+        raise MessageRejected(describe(err)) from err
+    _check_identity(topic, status.site, status.device)
+    return status
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def encode_telemetry(seq: int, sent: datetime, readings: Sequence[Reading]) -> bytes:
+    """Encode one telemetry message as an agent publishes it."""
+    if not 1 <= len(readings) <= MAX_READINGS:
+        raise ProtocolError(f"a message carries 1 to {MAX_READINGS} readings, not {len(readings)}")
+    return _dump(
+        {
+            "v": 1,
+            "seq": seq,
+            "sent": format_ts(sent),
+            "readings": [r.model_dump(mode="json", exclude_none=True) for r in readings],
+        }
+    )
+
+
+def encode_status(status: Status) -> bytes:
+    """Encode a status message (birth, health or last will)."""
+    return _dump(status.model_dump(mode="json", exclude_none=True))
+
+
+def last_will() -> bytes:
+    """The retained last-will payload an agent registers before connecting."""
+    return encode_status(Status(v=1, online=False))
