@@ -48,7 +48,7 @@ def _select_loads() -> Callable[[bytes], Any]:
         import orjson  # optional: the hub installs it, a Pi need not
     except ImportError:
         return _stdlib_loads
-    return orjson.loads  # type: ignore[no-any-return]
+    return orjson.loads
 
 
 _loads = _select_loads()
