@@ -50,7 +50,7 @@ class MqttSettings(BaseModel):
             tls=tls,
             username=unquote(parts.username) if parts.username else None,
             password=password,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
 
     def url(self) -> str:

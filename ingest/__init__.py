@@ -1,1 +1,1 @@
-"""Package marker."""
+"""The hub ingest: telemetry and status over MQTT, validated, into InfluxDB, acked after."""

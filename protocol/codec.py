@@ -48,7 +48,16 @@ def _select_loads() -> Callable[[bytes], Any]:
         import orjson  # optional: the hub installs it, a Pi need not
     except ImportError:
         return _stdlib_loads
-    return orjson.loads
+
+    def fast_loads(payload: bytes) -> Any:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            # orjson refuses integers beyond 64 bits, which are valid JSON: let the
+            # standard parser decide, so such a number fails only its own reading.
+            return _stdlib_loads(payload)
+
+    return fast_loads
 
 
 _loads = _select_loads()

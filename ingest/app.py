@@ -1,0 +1,98 @@
+"""The ingest's composition root: build every part, run until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canteen.settings import InfluxSettings, MqttSettings
+from ingest.deadletters import DeadLetterStore
+from ingest.inbox import MqttInbox
+from ingest.pipeline import Inbound, MessageProcessor
+from ingest.service import Ingest
+from ingest.writer import SureWriter
+from timeseries import InfluxError, InfluxQL, detect_api, open_writer
+
+logger = logging.getLogger(__name__)
+
+
+class IngestSettings(BaseModel):
+    """Everything the ingest needs to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt: MqttSettings = Field(MqttSettings(), title="Broker")
+    influx: InfluxSettings = Field(InfluxSettings(), title="InfluxDB")
+    state_dir: Path = Field(Path("var"), title="Where the hub keeps its SQLite state")
+    client_id: str = Field("canteen-ingest", title="MQTT client id (the persistent session)")
+    receive_maximum: int = Field(
+        1000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, title="How long the broker keeps the session while we are away"
+    )
+    batch_lines: int = Field(5000, ge=1, title="Most messages handled in one write")
+    linger_s: float = Field(0.05, ge=0, title="How long to wait to fill a batch")
+    max_age_days: int = Field(30, ge=1, title="Oldest reading accepted (backlog age)")
+
+    @property
+    def hub_db(self) -> Path:
+        """The hub's SQLite database (dead letters, alerts, users)."""
+        return self.state_dir / "hub.sqlite3"
+
+
+def _wait_for_influx(settings: InfluxSettings, stop: threading.Event) -> str | None:
+    while not stop.is_set():
+        try:
+            api = detect_api(settings)
+            if api == "v1":
+                InfluxQL(settings).create_database()
+            return api
+        except InfluxError as err:
+            logger.error("%s; retrying in 5 s", err)
+            stop.wait(5)
+    return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_ingest(settings: IngestSettings, stop: threading.Event) -> None:
+    """Run the ingest until `stop` is set."""
+    api = _wait_for_influx(settings.influx, stop)
+    if api is None:
+        return
+    writer = open_writer(settings.influx, "v1" if api == "v1" else "v2")
+    dead_letters = DeadLetterStore(settings.hub_db)
+    inbox: queue.Queue[Inbound] = queue.Queue()
+    mqtt_inbox = MqttInbox(
+        settings.mqtt,
+        inbox,
+        _utc_now,
+        client_id=settings.client_id,
+        receive_maximum=settings.receive_maximum,
+        session_expiry_s=settings.session_expiry_s,
+    )
+    ingest = Ingest(
+        inbox,
+        MessageProcessor(settings.mqtt.root, timedelta(days=settings.max_age_days)),
+        SureWriter(writer, stop),
+        dead_letters,
+        mqtt_inbox.ack,
+        batch_lines=settings.batch_lines,
+        linger_s=settings.linger_s,
+    )
+    mqtt_inbox.start()
+    try:
+        ingest.run(stop)
+    finally:
+        mqtt_inbox.stop()
+        writer.close()
+        dead_letters.close()
+        logger.info("ingest stopped: %s", ingest.counters)

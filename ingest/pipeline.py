@@ -1,0 +1,105 @@
+"""Turn one received MQTT message into line-protocol lines and dead letters (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from protocol import (
+    Channel,
+    DeviceTopic,
+    MessageRejected,
+    ProtocolError,
+    Telemetry,
+    TopicError,
+    parse_status,
+    parse_telemetry,
+    parse_topic,
+    reading_point,
+    status_point,
+    to_line,
+)
+from protocol.codec import DEFAULT_MAX_AGE
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as the broker delivered it, with what is needed to acknowledge it."""
+
+    topic: str
+    payload: bytes
+    received: datetime
+    mid: int = 0
+    qos: int = 1
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Something rejected, kept with the reason and the raw input for an operator."""
+
+    received: datetime
+    topic: str
+    reason: str
+    payload: bytes
+    reading_index: int | None = None
+
+
+@dataclass(slots=True)
+class Processed:
+    """What one message yields: lines to write, dead letters, and the parsed telemetry."""
+
+    lines: list[str] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    telemetry: Telemetry | None = None
+    readings_rejected: int = 0
+
+
+def _raw_reading(raw: object) -> bytes:
+    try:
+        return json.dumps(raw, ensure_ascii=False, allow_nan=True).encode()
+    except (TypeError, ValueError):
+        return repr(raw).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageProcessor:
+    """Validates messages against PROTOCOL.md and maps them to InfluxDB lines."""
+
+    root: str = "canteen"
+    max_age: timedelta = DEFAULT_MAX_AGE
+
+    def process(self, message: Inbound) -> Processed:
+        """Validate one message; never raises for bad input."""
+        out = Processed()
+        try:
+            topic = parse_topic(message.topic, self.root)
+            if topic.channel is Channel.TELEMETRY:
+                self._telemetry(topic, message, out)
+            elif topic.channel is Channel.STATUS:
+                status = parse_status(topic, message.payload)
+                point = status_point(topic.site, topic.device, status, message.received)
+                out.lines.append(to_line(point))
+            else:
+                raise MessageRejected(f"the hub does not take {topic.channel.value} messages")
+        except (ProtocolError, TopicError) as err:
+            out.dead.append(DeadLetter(message.received, message.topic, str(err), message.payload))
+        return out
+
+    def _telemetry(self, topic: DeviceTopic, message: Inbound, out: Processed) -> None:
+        telemetry = parse_telemetry(topic, message.payload, message.received, self.max_age)
+        out.telemetry = telemetry
+        site, device = topic.site, topic.device
+        out.lines.extend(to_line(reading_point(site, device, r)) for r in telemetry.readings)
+        for rejected in telemetry.rejected:
+            out.readings_rejected += 1
+            out.dead.append(
+                DeadLetter(
+                    message.received,
+                    message.topic,
+                    f"reading {rejected.index}: {rejected.reason}",
+                    _raw_reading(rejected.raw),
+                    rejected.index,
+                )
+            )

@@ -1,0 +1,206 @@
+"""The parser accepts PROTOCOL.md's examples and rejects what the protocol forbids."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from protocol import (
+    MessageRejected,
+    OccupancyReading,
+    TemperatureReading,
+    encode_telemetry,
+    format_ts,
+    parse_status,
+    parse_telemetry,
+    parse_topic,
+    parse_ts,
+)
+from protocol.codec import MAX_PAYLOAD_BYTES
+from tests.protocol.examples import (
+    LAST_WILL_EXAMPLE,
+    TELEMETRY_READINGS,
+    birth_example,
+    telemetry_example,
+)
+
+NOW = datetime(2026, 11, 23, 3, 0, 5, 120000, tzinfo=UTC)
+TOPIC = parse_topic("canteen/site-a/pi-1/telemetry")
+
+
+def message(*readings: dict[str, object], **envelope: object) -> bytes:
+    document = {"v": 1, "seq": 7, "sent": format_ts(NOW), "readings": list(readings)}
+    document.update(envelope)
+    return json.dumps(document).encode()
+
+
+def temperature(celsius: object, **extra: object) -> dict[str, object]:
+    return {
+        "kind": "temperature",
+        "sensor": "fridge-1",
+        "ts": format_ts(NOW),
+        "celsius": celsius,
+    } | extra
+
+
+def test_protocol_example_parses_and_round_trips_through_the_edge_encoder() -> None:
+    parsed = parse_telemetry(TOPIC, telemetry_example(NOW), NOW)
+    assert parsed.seq == 1042
+    assert [r.kind for r in parsed.readings] == [body["kind"] for _, body in TELEMETRY_READINGS]
+    assert parsed.rejected == ()
+    again = parse_telemetry(TOPIC, encode_telemetry(1042, NOW, parsed.readings), NOW)
+    assert again.readings == parsed.readings
+
+
+def test_status_examples_parse() -> None:
+    status_topic = parse_topic("canteen/site-a/pi-1/status")
+    birth = parse_status(status_topic, birth_example(NOW))
+    assert birth.online is True and birth.sensors == ["fridge-1", "freezer-1"]
+    will = parse_status(status_topic, LAST_WILL_EXAMPLE)
+    assert will.online is False and will.ts is None
+
+
+def test_the_issue_example_keeps_the_good_reading_and_rejects_the_string() -> None:
+    payload = message(
+        temperature("hot"),
+        temperature(4.5, sensor="fridge-2"),
+    )
+    parsed = parse_telemetry(TOPIC, payload, NOW)
+    assert [
+        (r.sensor, r.celsius) for r in parsed.readings if isinstance(r, TemperatureReading)
+    ] == [("fridge-2", 4.5)]
+    assert len(parsed.rejected) == 1
+    assert parsed.rejected[0].index == 0
+    assert "celsius" in parsed.rejected[0].reason
+
+
+@pytest.mark.parametrize(
+    ("reading", "fault"),
+    [
+        (temperature(True), "celsius"),
+        (temperature("3.5"), "celsius"),
+        (temperature(150.5), "celsius"),
+        (temperature(-60.01), "celsius"),
+        (temperature(3, sensor="Fridge 1"), "sensor"),
+        (temperature(3, ts="2026-11-23T03:00:05"), "ts"),
+        (temperature(3, ts=1763866805), "ts"),
+        ({"kind": "door", "sensor": "d", "ts": format_ts(NOW), "open": 1}, "open"),
+        (
+            {"kind": "waste", "sensor": "b", "ts": format_ts(NOW), "grams": 0, "category": "plate"},
+            "grams",
+        ),
+        (
+            {"kind": "waste", "sensor": "b", "ts": format_ts(NOW), "grams": 5, "category": "bones"},
+            "category",
+        ),
+        ({"kind": "waste", "sensor": "b", "ts": format_ts(NOW), "grams": 5}, "category"),
+        (
+            {
+                "kind": "occupancy",
+                "sensor": "o",
+                "ts": format_ts(NOW),
+                "entered": 1.0,
+                "exited": 0,
+                "present": 1,
+            },
+            "entered",
+        ),
+        (
+            {
+                "kind": "occupancy",
+                "sensor": "o",
+                "ts": format_ts(NOW),
+                "entered": 1,
+                "exited": -1,
+                "present": 1,
+            },
+            "exited",
+        ),
+        ({"kind": "humidity", "sensor": "h", "ts": format_ts(NOW), "rh": 40}, "unknown kind"),
+        ([1, 2], "not a JSON object"),
+        (temperature(3, ts=format_ts(NOW + timedelta(minutes=6))), "ahead"),
+        (temperature(3, ts=format_ts(NOW - timedelta(days=31))), "older"),
+    ],
+)
+def test_a_bad_reading_is_rejected_with_a_reason_naming_the_fault(
+    reading: object, fault: str
+) -> None:
+    parsed = parse_telemetry(TOPIC, message(reading, temperature(2.0)), NOW)
+    assert len(parsed.readings) == 1  # the good neighbour survives
+    assert len(parsed.rejected) == 1
+    assert fault in parsed.rejected[0].reason
+
+
+def test_an_integer_is_accepted_where_a_float_is_expected() -> None:
+    parsed = parse_telemetry(TOPIC, message(temperature(4)), NOW)
+    assert isinstance(parsed.readings[0], TemperatureReading)
+    assert parsed.readings[0].celsius == 4.0
+
+
+def test_extra_fields_are_ignored() -> None:
+    parsed = parse_telemetry(TOPIC, message(temperature(4, humidity=40)), NOW)
+    assert parsed.readings[0].model_dump().get("humidity") is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "fault"),
+    [
+        (b"not json", "JSON"),
+        (b'{"v": 1, "seq": 1, "sent": "2026-11-23T03:00:05Z", "readings": [NaN]}', "JSON"),
+        (message(temperature(1), v=1.0), "v"),
+        (message(temperature(1), v="1"), "v"),
+        (message(temperature(1), v=True), "v"),
+        (message(temperature(1), v=2), "v"),
+        (message(temperature(1), seq=0), "seq"),
+        (message(temperature(1), seq=3.0), "seq"),
+        (message(temperature(1), seq=True), "seq"),
+        (message(temperature(1), sent="yesterday"), "sent"),
+        (message(temperature(1), site="site-b"), "site"),
+        (message(temperature(1), device="pi-2"), "device"),
+        (message(*[temperature(1)] * 1001), "readings"),
+        (b"[" * 100_000, "JSON"),
+    ],
+)
+def test_a_message_level_fault_rejects_the_whole_message(payload: bytes, fault: str) -> None:
+    with pytest.raises(MessageRejected, match=fault):
+        parse_telemetry(TOPIC, payload, NOW)
+
+
+def test_an_oversize_message_is_rejected_whole() -> None:
+    padded = message(temperature(1, note="x" * MAX_PAYLOAD_BYTES))
+    with pytest.raises(MessageRejected, match="over the limit"):
+        parse_telemetry(TOPIC, padded, NOW)
+
+
+def test_payload_site_and_device_equal_to_the_topic_are_fine() -> None:
+    parsed = parse_telemetry(TOPIC, message(temperature(1), site="site-a", device="pi-1"), NOW)
+    assert len(parsed.readings) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-23T03:00:05Z", datetime(2026, 11, 23, 3, 0, 5, tzinfo=UTC)),
+        ("2026-11-23T11:00:05.250+08:00", datetime(2026, 11, 23, 3, 0, 5, 250000, tzinfo=UTC)),
+        ("2026-11-23T03:00:05.123456789Z", datetime(2026, 11, 23, 3, 0, 5, 123456, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_name_the_same_instant_whatever_their_offset(
+    text: str, expected: datetime
+) -> None:
+    assert parse_ts(text) == expected
+
+
+def test_occupancy_counts_are_integers() -> None:
+    body = {
+        "kind": "occupancy",
+        "sensor": "o",
+        "ts": format_ts(NOW),
+        "entered": 2,
+        "exited": 0,
+        "present": 9,
+    }
+    parsed = parse_telemetry(TOPIC, message(body), NOW)
+    assert parsed.readings == (OccupancyReading.model_validate(body),)
