@@ -1,0 +1,137 @@
+"""The `canteen` command: run an edge agent, the simulator, the ingest, the dashboard, or all."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from canteen.settings import SettingsError
+
+logger = logging.getLogger("canteen")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _edge(args: argparse.Namespace, stop: threading.Event) -> None:
+    from edge.app import run_edge  # noqa: PLC0415  (the Pi installs only what it runs)
+    from edge.config import load_config  # noqa: PLC0415
+
+    run_edge(load_config(args.config), stop)
+
+
+def _simulate(args: argparse.Namespace, stop: threading.Event) -> None:
+    from canteen.settings import mqtt_from_env  # noqa: PLC0415
+    from edge.simulation import run_simulation, sites_for  # noqa: PLC0415
+
+    sites = args.site or sites_for(args.sites)
+    run_simulation(mqtt_from_env(), sites, args.state_dir, stop, speed=args.speed, seed=args.seed)
+
+
+def _ingest(args: argparse.Namespace, stop: threading.Event) -> None:
+    from canteen.hub_config import ingest_settings  # noqa: PLC0415
+    from ingest.app import run_ingest  # noqa: PLC0415
+
+    run_ingest(ingest_settings(args.config, state_dir=args.state_dir), stop)
+
+
+def _dashboard(args: argparse.Namespace, stop: threading.Event) -> None:
+    from canteen.hub_config import dashboard_settings  # noqa: PLC0415
+    from dashboard.server import run_dashboard  # noqa: PLC0415
+
+    settings = dashboard_settings(args.config, host=args.host, port=args.port)
+    run_dashboard(settings, stop)
+
+
+def _demo(args: argparse.Namespace, stop: threading.Event) -> None:
+    from canteen.demo import DemoOptions, run_demo  # noqa: PLC0415
+
+    options = DemoOptions(
+        state_dir=args.state_dir,
+        port=args.port,
+        sites=args.sites,
+        speed=args.speed,
+        language=args.lang,
+    )
+    run_demo(options, stop)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe every subcommand and its options."""
+    parser = argparse.ArgumentParser(prog="canteen", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    edge = sub.add_parser("edge", help="run one device's agent on a kitchen Raspberry Pi")
+    edge.add_argument("--config", type=Path, required=True, help="the device's YAML file")
+    edge.set_defaults(run=_edge)
+
+    sim = sub.add_parser("simulate", help="simulated kitchen devices publishing over MQTT")
+    sim.add_argument("--sites", type=int, default=1, help="how many sites (site-a, site-b, ...)")
+    sim.add_argument("--site", action="append", help="a site name (repeatable; overrides --sites)")
+    sim.add_argument("--speed", type=float, default=1.0, help="sim seconds per real second")
+    sim.add_argument("--seed", type=int, default=1, help="random seed")
+    sim.add_argument("--state-dir", type=Path, default=Path("var/simulate"), help="outboxes")
+    sim.set_defaults(run=_simulate)
+
+    for name, helptext, run in (
+        ("ingest", "MQTT → InfluxDB with validation and dead letters", _ingest),
+        ("dashboard", "the wall screen and JSON API", _dashboard),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("--config", type=Path, help="hub YAML file (CANTEEN_* variables win)")
+        cmd.add_argument("--state-dir", type=Path, help="where the hub keeps SQLite state")
+        cmd.set_defaults(run=run)
+        if name == "dashboard":
+            cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+            cmd.add_argument("--port", type=int, help="port to listen on (default 8080)")
+
+    demo = sub.add_parser("demo", help="everything at once with simulated devices")
+    demo.add_argument("--port", type=int, default=8080, help="wall screen port")
+    demo.add_argument("--sites", type=int, default=1, help="simulated sites")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulation speed factor")
+    demo.add_argument("--lang", choices=["en", "zh-CN"], default="en", help="screen language")
+    demo.add_argument("--state-dir", type=Path, default=Path("var/demo"), help="demo data")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    run: Callable[[argparse.Namespace, threading.Event], None] = args.run
+    try:
+        run(args, stop)
+    except SettingsError as err:
+        print(f"canteen {args.command}: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        print(
+            f"canteen {args.command}: a dependency is missing ({err}); install the extra it "
+            "needs, e.g. pip install 'smart-canteen[hub]' or '[edge]'",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
