@@ -59,12 +59,23 @@ def _wait_for_influx(settings: InfluxSettings, stop: threading.Event) -> str | N
     return None
 
 
+def _signal_when_subscribed(
+    inbox: MqttInbox, stop: threading.Event, ready: threading.Event
+) -> None:
+    while not stop.is_set():
+        if inbox.subscribed.wait(0.1):
+            ready.set()
+            return
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_ingest(settings: IngestSettings, stop: threading.Event) -> None:
-    """Run the ingest until `stop` is set."""
+def run_ingest(
+    settings: IngestSettings, stop: threading.Event, ready: threading.Event | None = None
+) -> None:
+    """Run the ingest until `stop` is set; set `ready` once it is subscribed."""
     api = _wait_for_influx(settings.influx, stop)
     if api is None:
         return
@@ -89,6 +100,10 @@ def run_ingest(settings: IngestSettings, stop: threading.Event) -> None:
         linger_s=settings.linger_s,
     )
     mqtt_inbox.start()
+    if ready is not None:
+        threading.Thread(
+            target=_signal_when_subscribed, args=(mqtt_inbox, stop, ready), daemon=True
+        ).start()
     try:
         ingest.run(stop)
     finally:

@@ -59,6 +59,7 @@ class MqttInbox:
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -71,6 +72,7 @@ class MqttInbox:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         """Connect in the background; paho keeps reconnecting until `stop`."""
@@ -127,6 +129,20 @@ class MqttInbox:
         self.connected.set()
         logger.info("ingest connected to %s", self._settings.url())
 
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            logger.error("the broker refused the ingest's subscriptions: %s", refused)
+            return
+        self.subscribed.set()
+
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         logger.error(
             "cannot reach the MQTT broker at %s; is mosquitto running? (set CANTEEN_MQTT_URL "
@@ -143,6 +159,7 @@ class MqttInbox:
         _properties: Properties | None,
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if reason_code.is_failure:
             logger.warning("ingest lost the broker (%s); reconnecting", reason_code)
 
