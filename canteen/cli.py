@@ -26,37 +26,39 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _edge(args: argparse.Namespace, stop: threading.Event) -> None:
-    from edge.app import run_edge  # noqa: PLC0415  (the Pi installs only what it runs)
-    from edge.config import load_config  # noqa: PLC0415
+    from edge.app import run_edge
+
+    from edge.config import load_config
 
     run_edge(load_config(args.config), stop)
 
 
 def _simulate(args: argparse.Namespace, stop: threading.Event) -> None:
-    from canteen.settings import mqtt_from_env  # noqa: PLC0415
-    from edge.simulation import run_simulation, sites_for  # noqa: PLC0415
+    from canteen.settings import mqtt_from_env
+    from edge.simulation import run_simulation, sites_for
 
     sites = args.site or sites_for(args.sites)
     run_simulation(mqtt_from_env(), sites, args.state_dir, stop, speed=args.speed, seed=args.seed)
 
 
 def _ingest(args: argparse.Namespace, stop: threading.Event) -> None:
-    from canteen.hub_config import ingest_settings  # noqa: PLC0415
-    from ingest.app import run_ingest  # noqa: PLC0415
+    from canteen.hub_config import ingest_settings
+    from ingest.app import run_ingest
 
     run_ingest(ingest_settings(args.config, state_dir=args.state_dir), stop)
 
 
 def _dashboard(args: argparse.Namespace, stop: threading.Event) -> None:
-    from canteen.hub_config import dashboard_settings  # noqa: PLC0415
-    from dashboard.server import run_dashboard  # noqa: PLC0415
+    from dashboard.server import run_dashboard
+
+    from canteen.hub_config import dashboard_settings
 
     settings = dashboard_settings(args.config, host=args.host, port=args.port)
     run_dashboard(settings, stop)
 
 
 def _demo(args: argparse.Namespace, stop: threading.Event) -> None:
-    from canteen.demo import DemoOptions, run_demo  # noqa: PLC0415
+    from canteen.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         state_dir=args.state_dir,

@@ -16,9 +16,11 @@ from canteen.settings import (
     SettingsError,
     influx_from_env,
 )
+from protocol.codec import describe
 
 if TYPE_CHECKING:
     from dashboard.settings import DashboardSettings
+
     from ingest.app import IngestSettings
 
 
@@ -43,8 +45,10 @@ def _read_file(path: Path | None) -> HubFile:
         return HubFile.model_validate(document)
     except OSError as err:
         raise SettingsError(f"cannot read the hub config {path}: {err}") from err
-    except (yaml.YAMLError, ValidationError) as err:
-        raise SettingsError(f"the hub config {path} is not valid: {err}") from err
+    except yaml.YAMLError as err:
+        raise SettingsError(f"the hub config {path} is not valid YAML: {err}") from err
+    except ValidationError as err:
+        raise SettingsError(f"the hub config {path} is not valid: {describe(err)}") from err
 
 
 def _mqtt(hub: HubFile, env: Mapping[str, str]) -> MqttSettings:
@@ -58,7 +62,7 @@ def _influx(hub: HubFile, env: Mapping[str, str]) -> InfluxSettings:
     try:
         return InfluxSettings.model_validate({**hub.influx, **from_env})
     except ValidationError as err:
-        raise SettingsError(f"InfluxDB settings are not valid: {err}") from err
+        raise SettingsError(f"InfluxDB settings are not valid: {describe(err)}") from err
 
 
 def _state_dir(hub: HubFile, env: Mapping[str, str], override: Path | None) -> Path:
@@ -73,7 +77,7 @@ def ingest_settings(
     path: Path | None, state_dir: Path | None = None, env: Mapping[str, str] | None = None
 ) -> IngestSettings:
     """Build the ingest's settings."""
-    from ingest.app import IngestSettings  # noqa: PLC0415
+    from ingest.app import IngestSettings
 
     env = os.environ if env is None else env
     hub = _read_file(path)
@@ -85,7 +89,7 @@ def ingest_settings(
             **hub.ingest,
         )
     except ValidationError as err:
-        raise SettingsError(f"ingest settings are not valid: {err}") from err
+        raise SettingsError(f"ingest settings are not valid: {describe(err)}") from err
 
 
 def dashboard_settings(
@@ -95,7 +99,7 @@ def dashboard_settings(
     env: Mapping[str, str] | None = None,
 ) -> DashboardSettings:
     """Build the dashboard's settings."""
-    from dashboard.settings import DashboardSettings  # noqa: PLC0415
+    from dashboard.settings import DashboardSettings
 
     env = os.environ if env is None else env
     hub = _read_file(path)
@@ -111,4 +115,4 @@ def dashboard_settings(
     try:
         return DashboardSettings(mqtt=_mqtt(hub, env), influx=_influx(hub, env), **values)
     except ValidationError as err:
-        raise SettingsError(f"dashboard settings are not valid: {err}") from err
+        raise SettingsError(f"dashboard settings are not valid: {describe(err)}") from err
