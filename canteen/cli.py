@@ -1,4 +1,8 @@
-"""The `canteen` command: run an edge agent, the simulator, the ingest, the dashboard, or all."""
+"""The `canteen` command: run an edge agent, the simulator, the ingest, the dashboard, or all.
+
+Each subcommand imports what it runs only when it runs, so a Raspberry Pi with just the
+`edge` extra installed never needs the hub's packages, and the hub never needs OpenCV.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +61,24 @@ def _dashboard(args: argparse.Namespace, stop: threading.Event) -> None:
     run_dashboard(settings, stop)
 
 
+def _dead_letters(args: argparse.Namespace, _stop: threading.Event) -> None:
+    from canteen.hub_config import ingest_settings
+    from ingest.deadletters import DeadLetterStore
+
+    path = ingest_settings(args.config, state_dir=args.state_dir).hub_db
+    if not path.exists():
+        print(f"no dead letters: {path} does not exist yet (has the ingest run here?)")
+        return
+    store = DeadLetterStore(path)
+    print(f"{store.count()} dead letters in {path}; newest first:")
+    for letter in store.latest(args.limit):
+        payload = letter.payload[:200].decode(errors="replace")
+        print(f"#{letter.id} {letter.received:%Y-%m-%d %H:%M:%S} {letter.topic}")
+        print(f"    reason:  {letter.reason}")
+        print(f"    payload: {payload}")
+    store.close()
+
+
 def _demo(args: argparse.Namespace, stop: threading.Event) -> None:
     from canteen.demo import DemoOptions, run_demo
 
@@ -99,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "dashboard":
             cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
             cmd.add_argument("--port", type=int, help="port to listen on (default 8080)")
+
+    dead = sub.add_parser("deadletters", help="show what the ingest rejected, and why")
+    dead.add_argument("--config", type=Path, help="hub YAML file")
+    dead.add_argument("--state-dir", type=Path, help="where the hub keeps SQLite state")
+    dead.add_argument("--limit", type=int, default=20, help="how many to show")
+    dead.set_defaults(run=_dead_letters)
 
     demo = sub.add_parser("demo", help="everything at once with simulated devices")
     demo.add_argument("--port", type=int, default=8080, help="wall screen port")
