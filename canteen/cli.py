@@ -31,7 +31,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def _edge(args: argparse.Namespace, stop: threading.Event) -> None:
     from edge.app import run_edge
-
     from edge.config import load_config
 
     run_edge(load_config(args.config), stop)
@@ -53,9 +52,8 @@ def _ingest(args: argparse.Namespace, stop: threading.Event) -> None:
 
 
 def _dashboard(args: argparse.Namespace, stop: threading.Event) -> None:
-    from dashboard.server import run_dashboard
-
     from canteen.hub_config import dashboard_settings
+    from dashboard.server import run_dashboard
 
     settings = dashboard_settings(args.config, host=args.host, port=args.port)
     run_dashboard(settings, stop)

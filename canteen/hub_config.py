@@ -20,7 +20,6 @@ from protocol.codec import describe
 
 if TYPE_CHECKING:
     from dashboard.settings import DashboardSettings
-
     from ingest.app import IngestSettings
 
 

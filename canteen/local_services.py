@@ -1,0 +1,253 @@
+"""Private Mosquitto and InfluxDB 1.x processes on free loopback ports.
+
+The demo, the tests and the benchmarks all run the real broker and database, each in a
+folder of its own, so nothing touches the machine's system services. A process that
+cannot start says why, with its log's last lines, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import urllib3
+
+BROKER_DIR = Path(__file__).resolve().parent.parent / "broker"
+INSTALL_HINT = "install it with `sudo apt install {package}` or run `sudo scripts/setup.sh demo`"
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be found, started or reached."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_program(name: str, package: str) -> str:
+    """The path of a system program, looking in the sbin folders too."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise ServiceError(f"`{name}` is not installed: {INSTALL_HINT.format(package=package)}")
+    return found
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalService:
+    """A server process in its own folder on one loopback port; start, stop, restart."""
+
+    name = "service"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.log_path = workdir / f"{self.name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The command line that runs the server in the foreground."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write the configuration before the first start."""
+
+    def ready(self) -> bool:
+        """Whether the server answers."""
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the process and wait until it answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 (our own server command line)
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with status {self._process.returncode} at start; "
+                    f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
+                )
+            if self.ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(
+            f"{self.name} did not answer on {self.host}:{self.port} within {timeout:.0f} s; "
+            f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) and wait for it."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def kill(self) -> None:
+        """Kill the process at once, as a power cut would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same data."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> LocalService:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class LocalMosquitto(LocalService):
+    """Mosquitto with the project's `broker/conf.d` limits, anonymous on loopback only."""
+
+    name = "mosquitto"
+
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "") -> None:
+        super().__init__(workdir, port)
+        self.config_path = workdir / "mosquitto.conf"
+        self.extra = extra
+        self.program = find_program("mosquitto", "mosquitto")
+
+    @property
+    def url(self) -> str:
+        """The broker's `mqtt://` URL."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        """Write the config: the shared limits, a loopback listener, persistence here."""
+        self.config_path.write_text(
+            "per_listener_settings false\n"
+            f"include_dir {BROKER_DIR / 'conf.d'}\n"
+            "# local: one anonymous listener on loopback, state in this folder\n"
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            "log_dest stdout\n"
+            f"{self.extra}\n",
+            encoding="utf-8",
+        )
+
+    def command(self) -> list[str]:
+        """`mosquitto -c FILE`."""
+        return [self.program, "-c", str(self.config_path)]
+
+    def ready(self) -> bool:
+        """Whether the listener accepts connections."""
+        return _accepts(self.host, self.port)
+
+
+class LocalInfluxDB(LocalService):
+    """InfluxDB 1.x (Debian's `influxdb`) with its data, WAL and meta in one folder."""
+
+    name = "influxd"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(workdir, port)
+        self.config_path = workdir / "influxdb.conf"
+        self.rpc_port = free_port()
+        self.program = find_program("influxd", "influxdb")
+        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=1.0))
+
+    @property
+    def url(self) -> str:
+        """The HTTP API's URL."""
+        return f"http://{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        """Write a config that keeps everything in this folder and logs little."""
+        data = self.workdir / "data"
+        self.config_path.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "{self.host}:{self.rpc_port}"\n'
+            "[meta]\n"
+            f'  dir = "{data}/meta"\n'
+            "[data]\n"
+            f'  dir = "{data}/data"\n'
+            f'  wal-dir = "{data}/wal"\n'
+            "  query-log-enabled = false\n"
+            "[http]\n"
+            f'  bind-address = "{self.host}:{self.port}"\n'
+            "  log-enabled = false\n"
+            "[monitor]\n"
+            "  store-enabled = false\n",
+            encoding="utf-8",
+        )
+
+    def command(self) -> list[str]:
+        """`influxd run -config FILE`."""
+        return [self.program, "run", "-config", str(self.config_path)]
+
+    def ready(self) -> bool:
+        """Whether /ping answers 204."""
+        try:
+            return self._http.request("GET", f"{self.url}/ping").status == 204
+        except urllib3.exceptions.HTTPError:
+            return False
+
+
+@contextlib.contextmanager
+def running(service: LocalService) -> Iterator[LocalService]:
+    """Start a service for the length of a `with` block."""
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()

@@ -1,0 +1,262 @@
+"""The edge agent's loop: poll the sensors, keep every reading, send it, forget it on PUBACK.
+
+Order of work, every tick of the loop:
+1. poll each sensor whose interval is due and put its readings in the outbox
+   (on disk) before anything is sent;
+2. take the broker's answers: a PUBACK forgets a message, a refusal (MQTT v5 reason
+   >= 0x80) keeps it for a retry after a backoff;
+3. while connected: send the outbox's unacknowledged messages not already on their
+   way (after a restart, the same seq and bytes as before), then pack new ones,
+   oldest readings first, at most `replay_messages_per_s` a second and at most
+   `MAX_IN_FLIGHT` awaiting PUBACK;
+4. every `status_interval_s`, publish the retained health status.
+
+Live or replay: while the readings waiting fit in the in-flight window
+(`LIVE_LIMIT`) each goes alone in its message, as PROTOCOL.md's live traffic does;
+beyond it they are a backlog and go out in batches of up to REPLAY_BATCH (500).
+Packing is oldest-first, so readings taken during a replay go out right behind the
+backlog, never ahead of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+from edge.config import MAX_IN_FLIGHT, Clock, EdgeConfig
+from edge.health import HealthProbe, HealthReport
+from edge.mqtt_link import Delivery, Link, LinkError
+from edge.outbox import Outbox, OutboxError, PackedMessage
+from edge.sources import ReadingSource
+from protocol import REPLAY_BATCH, Channel, Reading, Status, device_topic, encode_status
+
+logger = logging.getLogger(__name__)
+
+LIVE_LIMIT = MAX_IN_FLIGHT
+"""Up to this many waiting readings go one a message; more is a backlog, sent in batches."""
+TICK_S = 0.05
+"""Longest nap of the loop when nothing wakes it."""
+MAX_UNSAVED = 10_000
+"""Readings held in memory while the outbox cannot write (disk full), oldest dropped."""
+RETRY_MAX_S = 60.0
+
+
+def utc_now() -> datetime:
+    """The Pi's clock, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@cache
+def agent_version() -> str:
+    """The installed smart-canteen version, reported in the status."""
+    try:
+        return version("smart-canteen")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A packed message on its way: its message id while in flight, its refusals."""
+
+    message: PackedMessage
+    mid: int | None = None
+    refusals: int = 0
+    retry_at: float = 0.0
+
+
+class Pace:
+    """A token bucket: at most `rate` messages a second, in bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, max(burst, 1.0)
+        self._tokens, self._at = self.burst, now
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class Agent:
+    """One device's agent: its sensors, its outbox and its link to the broker."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        sources: Sequence[ReadingSource],
+        outbox: Outbox,
+        link: Link,
+        clock: Clock = utc_now,
+        *,
+        health: HealthProbe | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config, self.sources, self.outbox, self.link = config, list(sources), outbox, link
+        self._clock, self._monotonic = clock, monotonic
+        self._health = health or HealthProbe(config.state_dir)
+        self._health_report = HealthReport(None, None, None)
+        root = config.topic_root
+        self.telemetry_topic = device_topic(config.site, config.device, Channel.TELEMETRY, root)
+        self.status_topic = device_topic(config.site, config.device, Channel.STATUS, root)
+        self.sensor_names = sorted({s.name for s in self.sources})
+        start = monotonic()
+        self._due = [start] * len(self.sources)
+        self._last_error: dict[str, str] = {}
+        self._unsaved: list[Reading] = []
+        self._pace = Pace(config.replay_messages_per_s, MAX_IN_FLIGHT, start)
+        self._next_status = start + config.status_interval_s
+        self._deliveries: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self.outgoing = {m.seq: Outgoing(m) for m in outbox.unacknowledged()}
+        self._by_mid: dict[int, Outgoing] = {}
+        self.refusals = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Connect, then poll, keep and send until `stop` is set."""
+        self._health_report = self._health.read()
+        self.link.connect(self.status_payload, self.deliver)
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                self.step()
+            except Exception:  # the thread's top level: log and keep going
+                logger.exception("%s/%s: agent step failed", self.config.site, self.config.device)
+            self._wake.wait(TICK_S)
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Take the broker's answer to a publish (called from the link's thread)."""
+        self._deliveries.put(delivery)
+        self._wake.set()
+
+    def step(self) -> None:
+        """Do one round of work: poll, settle the broker's answers, send, report."""
+        now = self._monotonic()
+        self._keep(self._poll_due(now))
+        self._settle_deliveries(now)
+        if self.link.is_connected():
+            self._send(now)
+            self._report_status(now)
+
+    def _poll_due(self, now: float) -> list[Reading]:
+        readings: list[Reading] = []
+        for index, source in enumerate(self.sources):
+            if self._due[index] > now:
+                continue
+            self._due[index] = now + source.interval_s
+            try:
+                readings.extend(source.poll(self._clock()))
+            except Exception as err:  # one sensor's fault must not stop the others
+                self._report_sensor_fault(source.name, err)
+            else:
+                self._last_error.pop(source.name, None)
+        return readings
+
+    def _report_sensor_fault(self, name: str, err: Exception) -> None:
+        """Log a sensor's fault with its traceback once, then only when it changes."""
+        text = f"{type(err).__name__}: {err}"
+        if self._last_error.get(name) != text:
+            logger.error("sensor %s failed: %s", name, text, exc_info=err)
+        self._last_error[name] = text
+
+    def _keep(self, readings: list[Reading]) -> None:
+        """Put readings in the outbox; hold them in memory while it cannot write."""
+        waiting = self._unsaved + readings
+        if not waiting:
+            return
+        try:
+            self.outbox.add(waiting)
+        except OutboxError as err:
+            logger.error("cannot keep %d readings, will retry: %s", len(waiting), err)
+            self._unsaved = waiting[-MAX_UNSAVED:]
+        else:
+            self._unsaved = []
+
+    def _settle_deliveries(self, now: float) -> None:
+        while True:
+            try:
+                delivery = self._deliveries.get_nowait()
+            except queue.Empty:
+                return
+            outgoing = self._by_mid.pop(delivery.mid, None)
+            if outgoing is None:  # a status message
+                continue
+            outgoing.mid = None
+            if delivery.accepted:
+                self.outbox.acknowledge(outgoing.message.seq)
+                del self.outgoing[outgoing.message.seq]
+                continue
+            self.refusals += 1
+            outgoing.refusals += 1
+            wait = min(RETRY_MAX_S, 2.0**outgoing.refusals) * random.uniform(0.5, 1.0)  # noqa: S311
+            outgoing.retry_at = now + wait
+            logger.warning(
+                "broker refused telemetry seq %d (%s); kept, retrying in %.0f s",
+                outgoing.message.seq,
+                delivery.reason,
+                wait,
+            )
+
+    def _send(self, now: float) -> None:
+        for outgoing in list(self.outgoing.values()):
+            if outgoing.mid is None and outgoing.retry_at <= now:
+                self._publish(outgoing, now)
+        while len(self.outgoing) < MAX_IN_FLIGHT and self.outbox.pending() and self._pace.take(now):
+            batch = REPLAY_BATCH if self.outbox.pending() > LIVE_LIMIT else 1
+            message = self.outbox.pack(batch, self._clock())
+            if message is None:
+                return
+            outgoing = self.outgoing[message.seq] = Outgoing(message)
+            self._publish(outgoing, now)
+
+    def _publish(self, outgoing: Outgoing, now: float) -> None:
+        try:
+            mid = self.link.publish(self.telemetry_topic, outgoing.message.body, qos=1)
+        except LinkError as err:
+            logger.warning("could not send seq %d: %s", outgoing.message.seq, err)
+            outgoing.retry_at = now + 1.0
+            return
+        outgoing.mid = mid
+        self._by_mid[mid] = outgoing
+
+    def _report_status(self, now: float) -> None:
+        if now < self._next_status:
+            return
+        self._next_status = now + self.config.status_interval_s
+        self._health_report = self._health.read()
+        try:
+            self.link.publish(self.status_topic, self.status_payload(), qos=1, retain=True)
+        except LinkError as err:
+            logger.warning("could not send the status: %s", err)
+
+    def status_payload(self) -> bytes:
+        """The retained status: online, health, backlog (also the birth message)."""
+        health = self._health_report
+        status = Status.model_validate(
+            {
+                "v": 1,
+                "online": True,
+                "ts": self._clock(),
+                "agent": agent_version(),
+                "sensors": self.sensor_names,
+                "backlog": self.outbox.backlog(),
+                "cpu_temp_c": health.cpu_temp_c,
+                "disk_free_mb": health.disk_free_mb,
+                "clock_synced": health.clock_synced,
+                # Not in protocol.Status yet: carried as soon as the model gains the field.
+                "outbox_dropped": self.outbox.dropped(),
+            }
+        )
+        return encode_status(status)

@@ -1,0 +1,329 @@
+"""One kitchen Pi's configuration: which site and device it is, its broker, its sensors.
+
+Loaded from one YAML file per device (see firmware_config/README.md). A sensor type
+is one model in the `SensorConfig` union plus one row in `SOURCE_BUILDERS`; builders
+import their driver only when called, so validating a file never loads OpenCV or
+GPIO libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from canteen.settings import MqttSettings
+from edge.sources import ReadingSource
+from protocol import DEFAULT_ROOT, REPLAY_BATCH, is_slug
+
+Clock = Callable[[], datetime]
+MAX_IN_FLIGHT = 20
+"""Telemetry messages the agent keeps awaiting PUBACK (each up to REPLAY_BATCH readings)."""
+MIN_OUTBOX_READINGS = 2 * MAX_IN_FLIGHT * REPLAY_BATCH
+
+
+class ConfigError(ValueError):
+    """A device configuration that cannot be used; the message names the file and field."""
+
+
+def _slug(value: str) -> str:
+    if not is_slug(value):
+        raise ValueError(
+            f"{value!r} is not a slug: use 1-63 lowercase letters, digits and dashes, "
+            "starting with a letter or digit (for example fridge-1)"
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+class _Sensor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Slug = Field(
+        title="Sensor name",
+        description="The sensor's slug in every reading, unique on this device (e.g. fridge-1).",
+    )
+
+
+class SimulatedColdUnitConfig(_Sensor):
+    """A simulated fridge or freezer: temperature probe plus door switch, same name."""
+
+    type: Literal["simulated-cold-unit"] = Field(title="Sensor type", description="Simulated.")
+    unit: Literal["fridge", "freezer"] = Field(
+        "fridge", title="Unit", description="A fridge holds near 3 °C, a freezer near -18 °C."
+    )
+    interval_s: float = Field(
+        30.0,
+        ge=0.01,
+        le=3600,
+        title="Temperature interval (s)",
+        description="Seconds of kitchen time between temperature readings.",
+    )
+    door_report_s: float = Field(
+        300.0,
+        ge=0.01,
+        le=3600,
+        title="Door report interval (s)",
+        description="The door is reported on every change and at least this often.",
+    )
+
+
+class SimulatedWasteBinConfig(_Sensor):
+    """A simulated bin on the waste station's scale."""
+
+    type: Literal["simulated-waste-bin"] = Field(title="Sensor type", description="Simulated.")
+    category: Literal["plate", "prep"] = Field(
+        title="Bin",
+        description="plate: diners' leftovers after meals; prep: kitchen trimmings before "
+        "meals, with occasional spoilage and overproduction drops.",
+    )
+    interval_s: float = Field(
+        5.0,
+        ge=0.01,
+        le=3600,
+        title="Poll interval (s)",
+        description="Seconds of kitchen time between looks at the scale.",
+    )
+
+
+class SimulatedDiningRoomConfig(_Sensor):
+    """A simulated people counter at the dining-room door."""
+
+    type: Literal["simulated-dining-room"] = Field(title="Sensor type", description="Simulated.")
+    interval_s: float = Field(
+        60.0,
+        ge=0.01,
+        le=3600,
+        title="Count interval (s)",
+        description="Seconds of kitchen time between occupancy readings.",
+    )
+    diners: tuple[int, int, int] = Field(
+        (120, 250, 150),
+        title="Diners per meal",
+        description="People eating in at breakfast, lunch and dinner.",
+    )
+
+
+SensorConfig = Annotated[
+    SimulatedColdUnitConfig | SimulatedWasteBinConfig | SimulatedDiningRoomConfig,
+    Field(discriminator="type"),
+]
+
+
+def _mqtt_url(value: str) -> str:
+    parts = urlsplit(value)
+    shown = repr(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl())  # no login
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as err:
+        raise ValueError(f"{shown} has a bad port ({err})") from err
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"{shown} must look like mqtt://host:1883 or mqtts://host:8883")
+    return value
+
+
+def _topic_root(value: str) -> str:
+    if not value or any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+        raise ValueError(f"{value!r} must be a plain topic level such as 'canteen'")
+    return value
+
+
+class EdgeConfig(BaseModel):
+    """Everything one kitchen Pi needs to know to run its agent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: Slug = Field(title="Site", description="The canteen's slug, e.g. site-a.")
+    device: Slug = Field(title="Device", description="This Pi's slug, e.g. cold-room.")
+    mqtt_url: Annotated[str, AfterValidator(_mqtt_url)] = Field(
+        "mqtt://127.0.0.1:1883",
+        title="Broker URL",
+        description="mqtt://host:port or mqtts://host:port. CANTEEN_MQTT_URL overrides it; "
+        "put a login (mqtt://user:password@host) only there, never in this file.",
+    )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        title="Broker CA certificate",
+        description="PEM file to verify the broker with mqtts://. CANTEEN_MQTT_CA overrides it.",
+    )
+    topic_root: Annotated[str, AfterValidator(_topic_root)] = Field(
+        DEFAULT_ROOT, title="Topic root", description="First level of every topic."
+    )
+    state_dir: Path = Field(
+        title="State directory",
+        description="Where the outbox lives; on a Pi /var/lib/canteen-edge.",
+    )
+    status_interval_s: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        title="Status interval (s)",
+        description="Seconds between health status messages (backlog, CPU, disk, clock).",
+    )
+    replay_messages_per_s: float = Field(
+        20.0,
+        gt=0,
+        le=1000,
+        title="Message rate",
+        description="Most telemetry messages a second; a backlog goes 500 readings a message.",
+    )
+    outbox_max_readings: int = Field(
+        500_000,
+        ge=MIN_OUTBOX_READINGS,
+        title="Outbox size",
+        description="Readings kept while the broker is away; beyond it the oldest are dropped.",
+    )
+    sensors: list[SensorConfig] = Field(
+        min_length=1, title="Sensors", description="What this Pi reads, one entry per sensor."
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> EdgeConfig:
+        names = [s.name for s in self.sensors]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"sensor names must be unique on a device; repeated: {twice}")
+        if self.mqtt_ca_file is not None and not self.mqtt_url.startswith("mqtts://"):
+            raise ValueError("mqtt_ca_file is set but mqtt_url is not mqtts://: use mqtts://")
+        return self
+
+    def mqtt_settings(self) -> MqttSettings:
+        """The broker settings this config names."""
+        ca_file = str(self.mqtt_ca_file) if self.mqtt_ca_file else None
+        return MqttSettings.from_url(self.mqtt_url, root=self.topic_root, ca_file=ca_file)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What a source builder may need besides its own config."""
+
+    site: str
+    device: str
+    clock: Clock
+    seed: int = 1
+    speed: float = 1.0
+    """Clock seconds per real second: 1 on a Pi, more in a fast simulation."""
+    tz: tzinfo | None = None
+    """The kitchen's time zone (meal hours); None means the system's."""
+
+    def random(self, sensor: str) -> random.Random:
+        """A generator seeded by the seed, site, device and sensor (reproducible)."""
+        return random.Random(f"{self.seed}/{self.site}/{self.device}/{sensor}")  # noqa: S311
+
+    def poll_interval(self, clock_seconds: float) -> float:
+        """Real seconds between polls for an interval in clock seconds."""
+        return max(clock_seconds / self.speed, 0.02)
+
+
+SourceBuilder = Callable[[SensorConfig, BuildContext], ReadingSource]
+_T = TypeVar("_T")
+
+
+def _expect(sensor: SensorConfig, kind: type[_T]) -> _T:
+    if not isinstance(sensor, kind):
+        raise TypeError(f"{sensor.type} builder got a {type(sensor).__name__}")
+    return sensor
+
+
+def _cold_unit(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.simulation.cold_units import ColdUnitSimulator
+
+    return ColdUnitSimulator.from_config(_expect(sensor, SimulatedColdUnitConfig), context)
+
+
+def _waste_bin(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.simulation.waste import WasteBinSimulator
+
+    return WasteBinSimulator.from_config(_expect(sensor, SimulatedWasteBinConfig), context)
+
+
+def _dining_room(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.simulation.dining import DiningRoomSimulator
+
+    return DiningRoomSimulator.from_config(_expect(sensor, SimulatedDiningRoomConfig), context)
+
+
+SOURCE_BUILDERS: dict[str, SourceBuilder] = {
+    "simulated-cold-unit": _cold_unit,
+    "simulated-waste-bin": _waste_bin,
+    "simulated-dining-room": _dining_room,
+}
+
+
+def build_sources(config: EdgeConfig, context: BuildContext) -> list[ReadingSource]:
+    """Build every configured sensor's source; close those built if one fails."""
+    sources: list[ReadingSource] = []
+    try:
+        sources.extend(SOURCE_BUILDERS[s.type](s, context) for s in config.sensors)
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return sources
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or correct its spelling (firmware_config/README.md lists "
+    "the settings)",
+    "union_tag_invalid": f"use one of: {', '.join(SOURCE_BUILDERS)}",
+    "union_tag_not_found": f"add a type: one of {', '.join(SOURCE_BUILDERS)}",
+}
+
+
+def describe_errors(err: ValidationError) -> str:
+    """One line per field at fault: where, what is wrong, and how to fix it."""
+    lines = []
+    for item in err.errors(include_url=False, include_input=False):
+        # A sensor's location carries its type tag (sensors.1.simulated-cold-unit.name).
+        where = ".".join(str(p) for p in item["loc"] if p not in SOURCE_BUILDERS)
+        message = item["msg"].removeprefix("Value error, ")
+        fix = _FIXES.get(item["type"])
+        lines.append(f"  {where or '(whole file)'}: {message}" + (f" - {fix}" if fix else ""))
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings (site:, device:, sensors:)")
+    if urlsplit(str(data.get("mqtt_url", ""))).password:
+        raise ConfigError(
+            f"{path}: mqtt_url carries a password - remove it and set CANTEEN_MQTT_URL "
+            "(e.g. in the service's environment file) instead"
+        )
+    return data
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> EdgeConfig:
+    """Read and validate a device's YAML file.
+
+    CANTEEN_MQTT_URL, when set, replaces `mqtt_url` (it may carry the login), and
+    CANTEEN_MQTT_CA replaces `mqtt_ca_file`.
+    """
+    path = Path(path)
+    env = os.environ if env is None else env
+    data = _read_yaml(path)
+    if env.get("CANTEEN_MQTT_URL"):
+        data["mqtt_url"] = env["CANTEEN_MQTT_URL"]
+    if env.get("CANTEEN_MQTT_CA"):
+        data["mqtt_ca_file"] = env["CANTEEN_MQTT_CA"]
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path} is not a valid device config:\n{describe_errors(err)}") from err

@@ -1,0 +1,1 @@
+"""Waste station: a scale under a bin, drop detection and the category of each drop."""
