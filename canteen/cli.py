@@ -86,6 +86,7 @@ def _demo(args: argparse.Namespace, stop: threading.Event) -> None:
         sites=args.sites,
         speed=args.speed,
         language=args.lang,
+        host=args.host,
     )
     run_demo(options, stop)
 
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="everything at once with simulated devices")
     demo.add_argument("--port", type=int, default=8080, help="wall screen port")
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (0.0.0.0: the whole network)"
+    )
     demo.add_argument("--sites", type=int, default=1, help="simulated sites")
     demo.add_argument("--speed", type=float, default=1.0, help="simulation speed factor")
     demo.add_argument("--lang", choices=["en", "zh-CN"], default="en", help="screen language")

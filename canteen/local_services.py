@@ -8,8 +8,11 @@ cannot start says why, with its log's last lines, and how to fix it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -52,12 +55,26 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM when the parent process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class LocalService:
-    """A server process in its own folder on one loopback port; start, stop, restart."""
+    """A server process in its own folder on one loopback port; start, stop, restart.
+
+    With `die_with_parent` the server is terminated by the kernel if the program that
+    started it dies, even by SIGKILL, so a demo never leaves a broker running.
+    """
 
     name = "service"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, die_with_parent: bool = False
+    ) -> None:
+        self.die_with_parent = die_with_parent
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -83,6 +100,10 @@ class LocalService:
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until it answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if _accepts(self.host, self.port):
+            raise ServiceError(
+                f"cannot start {self.name}: port {self.port} on {self.host} is already in use"
+            )
         self.prepare()
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 (our own server command line)
@@ -92,6 +113,7 @@ class LocalService:
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -159,8 +181,15 @@ class LocalMosquitto(LocalService):
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "") -> None:
-        super().__init__(workdir, port)
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        extra: str = "",
+        *,
+        die_with_parent: bool = False,
+    ) -> None:
+        super().__init__(workdir, port, die_with_parent=die_with_parent)
         self.config_path = workdir / "mosquitto.conf"
         self.extra = extra
         self.program = find_program("mosquitto", "mosquitto")
@@ -178,6 +207,9 @@ class LocalMosquitto(LocalService):
             "# local: one anonymous listener on loopback, state in this folder\n"
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
+            # run as whoever started it: no privilege drop, so the state folder stays
+            # writable and the kernel's parent-death signal is kept
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "log_dest stdout\n"
@@ -199,8 +231,10 @@ class LocalInfluxDB(LocalService):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        super().__init__(workdir, port)
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, die_with_parent: bool = False
+    ) -> None:
+        super().__init__(workdir, port, die_with_parent=die_with_parent)
         self.config_path = workdir / "influxdb.conf"
         self.rpc_port = free_port()
         self.program = find_program("influxd", "influxdb")

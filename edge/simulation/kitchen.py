@@ -42,8 +42,23 @@ def sites_for(count: int) -> list[str]:
     return [f"site-{letters[i] if i < len(letters) else i + 1}" for i in range(count)]
 
 
-def device_configs(site: str, mqtt: MqttSettings, state_dir: Path) -> list[EdgeConfig]:
-    """The configs of one simulated site's devices, each with its own state directory."""
+def _sensors(interval_s: float | None) -> dict[str, list[dict[str, Any]]]:
+    if interval_s is None:
+        return DEVICES
+    return {
+        device: [{**sensor, "interval_s": interval_s} for sensor in sensors]
+        for device, sensors in DEVICES.items()
+    }
+
+
+def device_configs(
+    site: str, mqtt: MqttSettings, state_dir: Path, interval_s: float | None = None
+) -> list[EdgeConfig]:
+    """The configs of one simulated site's devices, each with its own state directory.
+
+    `interval_s`, when given, replaces every sensor's own interval (the demo uses a few
+    seconds so the wall screen visibly moves).
+    """
     return [
         EdgeConfig.model_validate(
             {
@@ -55,7 +70,7 @@ def device_configs(site: str, mqtt: MqttSettings, state_dir: Path) -> list[EdgeC
                 "sensors": sensors,
             }
         )
-        for device, sensors in DEVICES.items()
+        for device, sensors in _sensors(interval_s).items()
     ]
 
 
@@ -77,17 +92,19 @@ def run_simulation(
     start: datetime | None = None,
     seed: int = 1,
     tz: tzinfo | None = None,
+    interval_s: float | None = None,
 ) -> None:
     """Run every simulated device of `sites` until `stop` is set.
 
     With `speed` above 1 the kitchen's clock starts 24 hours ago (unless `start` is
     given) and replays the day `speed` times faster, then follows real time. `tz`
-    is the kitchen's time zone for meal hours (default: the system's).
+    is the kitchen's time zone for meal hours (default: the system's); `interval_s`
+    overrides every sensor's interval.
     """
     clock = SimClock(start or default_start(speed), speed)
     threads = []
     for site in sites:
-        for config in device_configs(site, mqtt, state_dir):
+        for config in device_configs(site, mqtt, state_dir, interval_s):
             context = BuildContext(
                 site=site, device=config.device, clock=clock.now, seed=seed, speed=speed, tz=tz
             )
