@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -21,7 +21,11 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from canteen.settings import MqttSettings
+from edge.drivers.alarm import AlarmConfig
+from edge.drivers.door import DoorConfig
+from edge.drivers.ds18b20 import DS18B20Config
 from edge.sources import ReadingSource
+from edge.waste.station import WasteStationConfig
 from protocol import DEFAULT_ROOT, REPLAY_BATCH, is_slug
 
 Clock = Callable[[], datetime]
@@ -115,7 +119,13 @@ class SimulatedDiningRoomConfig(_Sensor):
 
 
 SensorConfig = Annotated[
-    SimulatedColdUnitConfig | SimulatedWasteBinConfig | SimulatedDiningRoomConfig,
+    DS18B20Config
+    | DoorConfig
+    | AlarmConfig
+    | WasteStationConfig
+    | SimulatedColdUnitConfig
+    | SimulatedWasteBinConfig
+    | SimulatedDiningRoomConfig,
     Field(discriminator="type"),
 ]
 
@@ -189,10 +199,22 @@ class EdgeConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> EdgeConfig:
-        names = [s.name for s in self.sensors]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        # A probe and a door of the same unit share its name (fridge-1); two probes may not.
+        keys = [(s.type, s.name) for s in self.sensors]
+        twice = sorted({name for kind, name in keys if keys.count((kind, name)) > 1})
         if twice:
-            raise ValueError(f"sensor names must be unique on a device; repeated: {twice}")
+            raise ValueError(f"sensor names must be unique per type on a device; repeated: {twice}")
+        alarms = [s for s in self.sensors if isinstance(s, AlarmConfig)]
+        if len(alarms) > 1:
+            raise ValueError("a device has at most one alarm (it may watch several units)")
+        probes = {s.name for s in self.sensors if isinstance(s, DS18B20Config)}
+        for alarm in alarms:
+            unknown = sorted({u.sensor for u in alarm.units} - probes)
+            if unknown:
+                raise ValueError(
+                    f"the alarm watches {unknown}, which are not ds18b20 probes on this device: "
+                    f"add the probes or correct the names (probes here: {sorted(probes) or 'none'})"
+                )
         if self.mqtt_ca_file is not None and not self.mqtt_url.startswith("mqtts://"):
             raise ValueError("mqtt_ca_file is set but mqtt_url is not mqtts://: use mqtts://")
         return self
@@ -215,6 +237,12 @@ class BuildContext:
     """Clock seconds per real second: 1 on a Pi, more in a fast simulation."""
     tz: tzinfo | None = None
     """The kitchen's time zone (meal hours); None means the system's."""
+    pin_factory: Any = None
+    """gpiozero pin factory; None lets gpiozero choose (lgpio on a Pi), tests pass MockFactory."""
+    w1_root: Path | None = None
+    """The 1-Wire devices folder; None means /sys/bus/w1/devices."""
+    temperature_observer: Callable[[Any], None] | None = None
+    """Sees every good probe reading at once: the local alarm, so it works offline."""
 
     def random(self, sensor: str) -> random.Random:
         """A generator seeded by the seed, site, device and sensor (reproducible)."""
@@ -253,7 +281,39 @@ def _dining_room(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
     return DiningRoomSimulator.from_config(_expect(sensor, SimulatedDiningRoomConfig), context)
 
 
+def _ds18b20(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.drivers.ds18b20 import W1_ROOT, DS18B20Source
+
+    return DS18B20Source(
+        _expect(sensor, DS18B20Config),
+        root=context.w1_root or W1_ROOT,
+        observer=context.temperature_observer,
+    )
+
+
+def _door(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.drivers.door import DoorSource
+
+    return DoorSource(_expect(sensor, DoorConfig), pin_factory=context.pin_factory)
+
+
+def _alarm(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.drivers.alarm import LocalAlarm
+
+    return LocalAlarm(_expect(sensor, AlarmConfig), pin_factory=context.pin_factory)
+
+
+def _waste_station(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.waste.station import WasteStation
+
+    return WasteStation(_expect(sensor, WasteStationConfig), pin_factory=context.pin_factory)
+
+
 SOURCE_BUILDERS: dict[str, SourceBuilder] = {
+    "ds18b20": _ds18b20,
+    "door": _door,
+    "alarm": _alarm,
+    "waste_station": _waste_station,
     "simulated-cold-unit": _cold_unit,
     "simulated-waste-bin": _waste_bin,
     "simulated-dining-room": _dining_room,
@@ -263,8 +323,14 @@ SOURCE_BUILDERS: dict[str, SourceBuilder] = {
 def build_sources(config: EdgeConfig, context: BuildContext) -> list[ReadingSource]:
     """Build every configured sensor's source; close those built if one fails."""
     sources: list[ReadingSource] = []
+    # The alarm is built first so every probe can feed it directly, network or not.
+    ordered = sorted(config.sensors, key=lambda s: not isinstance(s, AlarmConfig))
     try:
-        sources.extend(SOURCE_BUILDERS[s.type](s, context) for s in config.sensors)
+        for sensor in ordered:
+            source = SOURCE_BUILDERS[sensor.type](sensor, context)
+            sources.append(source)
+            if isinstance(sensor, AlarmConfig):
+                context = replace(context, temperature_observer=getattr(source, "observe", None))
     except BaseException:
         for source in sources:
             source.close()

@@ -83,7 +83,7 @@ def test_environment_overrides_the_broker(tmp_path: Path) -> None:
             "sensors: [{type: thermometer, name: fridge-1}]\n",
             "sensors.0: Input tag 'thermometer' found using 'type' does not match",
         ),
-        ("sensors: [{name: fridge-1}]\n", "add a type: one of simulated-cold-unit"),
+        ("sensors: [{name: fridge-1}]\n", "add a type: one of ds18b20, door, alarm"),
         ("status_interval_s: 0\n", "status_interval_s: Input should be greater than or equal to 1"),
         (
             "sensors: [{type: simulated-cold-unit, name: Fridge}]\n",

@@ -1,4 +1,4 @@
-"""Fixtures for the driver tests: a fresh gpiozero MockFactory per test."""
+"""Fixtures for the edge tests: a fresh gpiozero MockFactory per test."""
 
 from __future__ import annotations
 
