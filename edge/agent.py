@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
+from edge.clock_trust import ClockTrust, clock_basis_ns, read_boot_id
 from edge.config import MAX_IN_FLIGHT, Clock, EdgeConfig
 from edge.health import HealthProbe, HealthReport
 from edge.mqtt_link import Delivery, Link, LinkError
@@ -103,11 +104,15 @@ class Agent:
         *,
         health: HealthProbe | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        clock_trust: ClockTrust | None = None,
+        clock_basis_ns: Callable[[], int] = clock_basis_ns,
     ) -> None:
         self.config, self.sources, self.outbox, self.link = config, list(sources), outbox, link
         self._clock, self._monotonic = clock, monotonic
         self._health = health or HealthProbe(config.state_dir)
         self._health_report = HealthReport(None, None, None)
+        self._clock_trust = clock_trust or ClockTrust(self._health.clock_synced, read_boot_id())
+        self._clock_basis_ns = clock_basis_ns
         root = config.topic_root
         self.telemetry_topic = device_topic(config.site, config.device, Channel.TELEMETRY, root)
         self.status_topic = device_topic(config.site, config.device, Channel.STATUS, root)
@@ -174,15 +179,37 @@ class Agent:
     def _keep(self, readings: list[Reading]) -> None:
         """Put readings in the outbox; hold them in memory while it cannot write."""
         waiting = self._unsaved + readings
+        trusted = self._clock_trust.trusted()
+        if trusted and self.outbox.held():
+            self._release_held()
         if not waiting:
             return
         try:
-            self.outbox.add(waiting)
+            if trusted:
+                self.outbox.add(waiting)
+            else:
+                self.outbox.hold(waiting, self._clock_trust.boot_id, self._clock_basis_ns())
         except OutboxError as err:
             logger.error("cannot keep %d readings, will retry: %s", len(waiting), err)
             self._unsaved = waiting[-MAX_UNSAVED:]
         else:
             self._unsaved = []
+
+    def _release_held(self) -> None:
+        try:
+            corrected, unverified = self.outbox.release(
+                self._clock_trust.boot_id, self._clock_basis_ns()
+            )
+        except OutboxError as err:
+            logger.error("cannot release readings held for the clock, will retry: %s", err)
+            return
+        logger.info("clock set: %d held readings re-stamped with the right time", corrected)
+        if unverified:
+            logger.warning(
+                "%d readings were taken in an earlier boot before its clock was set; "
+                "sent with their original, unverified timestamps",
+                unverified,
+            )
 
     def _settle_deliveries(self, now: float) -> None:
         while True:
@@ -251,7 +278,7 @@ class Agent:
                 "ts": self._clock(),
                 "agent": agent_version(),
                 "sensors": self.sensor_names,
-                "backlog": self.outbox.backlog(),
+                "backlog": self.outbox.backlog() + self.outbox.held(),
                 "cpu_temp_c": health.cpu_temp_c,
                 "disk_free_mb": health.disk_free_mb,
                 "clock_synced": health.clock_synced,

@@ -89,6 +89,10 @@ class HealthProbe:
     timesync_marker: Path = TIMESYNC_MARKER
     run: Runner = field(default=run_timedatectl)
 
+    def clock_synced(self) -> bool | None:
+        """Whether NTP has set the clock (see `clock_synced`)."""
+        return clock_synced(self.timesync_marker, self.run)
+
     def read(self) -> HealthReport:
         """Take one reading of every health field."""
         return HealthReport(

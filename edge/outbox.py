@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY, body BLOB NOT NULL, readings INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0);
+CREATE TABLE IF NOT EXISTS held (
+    id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, basis_ns INTEGER NOT NULL, body TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value)
+    VALUES ('next_seq', 1), ('dropped', 0), ('corrected', 0), ('unverified', 0);
 """
 
 logger = logging.getLogger(__name__)
@@ -138,6 +141,59 @@ class Outbox:
             self._pending = pending - max(overflow, 0)
         if overflow > 0:
             logger.warning("outbox %s is full: dropped the %d oldest readings", self.path, overflow)
+
+    def hold(self, readings: Sequence[Reading], boot_id: str, basis_ns: int) -> None:
+        """Keep readings taken before the clock was trusted, with the clock's basis then."""
+        if not readings:
+            return
+        rows = [(boot_id, basis_ns, r.model_dump_json()) for r in readings]
+        with self._lock, self._transaction() as db:
+            db.executemany("INSERT INTO held (boot_id, basis_ns, body) VALUES (?, ?, ?)", rows)
+
+    def held(self) -> int:
+        """Readings waiting for the clock to be trusted."""
+        with self._lock:
+            return self._count("SELECT count(*) FROM held")
+
+    def release(self, boot_id: str, basis_ns: int) -> tuple[int, int]:
+        """Correct held readings of this boot by the clock's change and queue them all.
+
+        Returns (corrected, unverified): readings of an earlier boot cannot be corrected
+        and go unchanged, counted in `meta` and logged by the caller.
+        """
+        with self._lock:
+            with self._transaction() as db:
+                rows = db.execute("SELECT id, boot_id, basis_ns, body FROM held ORDER BY id")
+                bodies, corrected, unverified = [], 0, 0
+                for row_id, boot, basis, body in rows.fetchall():
+                    readings, _ = _readable([(row_id, body)])
+                    if not readings:
+                        continue
+                    reading = readings[0]
+                    if boot == boot_id:
+                        shift = timedelta(microseconds=(basis_ns - basis) // 1000)
+                        reading = reading.model_copy(update={"ts": reading.ts + shift})
+                        corrected += 1
+                    else:
+                        unverified += 1
+                    bodies.append((reading.model_dump_json(),))
+                db.execute("DELETE FROM held")
+                db.executemany("INSERT INTO pending (body) VALUES (?)", bodies)
+                db.execute(
+                    "UPDATE meta SET value = value + ? WHERE key = 'corrected'", (corrected,)
+                )
+                db.execute(
+                    "UPDATE meta SET value = value + ? WHERE key = 'unverified'", (unverified,)
+                )
+            self._pending += len(bodies)
+        return corrected, unverified
+
+    def clock_counts(self) -> tuple[int, int]:
+        """Readings corrected and released unverified since the outbox was created."""
+        with self._lock:
+            corrected = self._count("SELECT value FROM meta WHERE key = 'corrected'")
+            unverified = self._count("SELECT value FROM meta WHERE key = 'unverified'")
+        return corrected, unverified
 
     @staticmethod
     def _drop_oldest(db: sqlite3.Connection, count: int) -> None:
