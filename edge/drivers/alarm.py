@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from gpiozero import LED, Button, Buzzer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.cold.excursion import (
@@ -147,6 +146,8 @@ class LocalAlarm:
         pin_factory: Any = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        from gpiozero import LED, Button, Buzzer  # only where pins are used
+
         self.name = config.name
         self.interval_s = config.interval_s
         self._config = config

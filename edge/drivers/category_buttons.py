@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from gpiozero import Button
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.drivers import GpioPin, utc_now
@@ -67,6 +66,8 @@ class CategoryButtons:
         clock: Callable[[], datetime] = utc_now,
         bounce_s: float = 0.05,
     ) -> None:
+        from gpiozero import Button  # only where pins are used
+
         self._clock = clock
         self._lock = threading.Lock()
         self.selector = CategorySelector(timedelta(seconds=timeout_s))

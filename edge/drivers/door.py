@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from gpiozero import Button
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.drivers import GpioPin
@@ -91,6 +90,8 @@ class DoorSwitch:
         pin_factory: Any = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        from gpiozero import Button  # only where pins are used
+
         self._open_when_high = open_when == "high"
         self._monotonic = monotonic
         self._edges: deque[tuple[float, bool]] = deque(maxlen=1024)

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.drivers import GpioPin, ScaleError, ScaleSample
@@ -72,6 +71,11 @@ class HX711:
         clock_ns: Callable[[], int] = time.perf_counter_ns,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        from gpiozero import (
+            DigitalInputDevice,
+            DigitalOutputDevice,
+        )  # only where pins are used
+
         self.gain = gain
         self._ready_timeout_ns = int(ready_timeout_s * 1e9)
         self._max_pulse_ns = int(max_pulse_us * 1000)
