@@ -7,6 +7,7 @@ Each subcommand imports what it runs only when it runs, so a Raspberry Pi with j
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -18,6 +19,9 @@ from types import FrameType
 from canteen.settings import SettingsError
 
 logger = logging.getLogger("canteen")
+
+COMMAND_MODULES = ("edge.scale_cli",)
+"""Modules adding their own subcommands with `register(subparsers)`."""
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -137,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lang", choices=["en", "zh-CN"], default="en", help="screen language")
     demo.add_argument("--state-dir", type=Path, default=Path("var/demo"), help="demo data")
     demo.set_defaults(run=_demo)
+
+    for module in COMMAND_MODULES:
+        try:
+            register = importlib.import_module(module).register
+        except ImportError as err:  # that part's extra is not installed on this machine
+            logger.debug("commands of %s unavailable: %s", module, err)
+            continue
+        register(sub)
     return parser
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from canteen.settings import MqttSettings
+from canteen.settings import MqttSettings, SettingsError
 from edge.drivers.alarm import AlarmConfig
 from edge.drivers.door import DoorConfig
 from edge.drivers.ds18b20 import DS18B20Config
@@ -34,7 +34,7 @@ MAX_IN_FLIGHT = 20
 MIN_OUTBOX_READINGS = 2 * MAX_IN_FLIGHT * REPLAY_BATCH
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """A device configuration that cannot be used; the message names the file and field."""
 
 
