@@ -104,7 +104,9 @@ def _config(path: Path, site: str, port: int, state: Path, rate: float) -> None:
     )
     path.write_text(
         f"site: {site}\ndevice: cold-room\nmqtt_url: mqtt://127.0.0.1:{port}\n"
-        f"state_dir: {state}\nreplay_messages_per_s: {rate}\nsensors:\n{sensors}\n",
+        f"state_dir: {state}\nreplay_messages_per_s: {rate}\n"
+        # a day of 8 probes at 1/s is 691,200 readings: more than the default 500,000
+        f"outbox_max_readings: 1000000\nsensors:\n{sensors}\n",
         encoding="utf-8",
     )
 

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from canteen.local_services import LocalInfluxDB, LocalMosquitto, LocalService, ServiceError
-from canteen.settings import InfluxSettings, MqttSettings, SettingsError
+from canteen.local_services import (
+    LocalInfluxDB,
+    LocalMosquitto,
+    LocalService,
+    ServiceError,
+    check_port_free,
+)
+from canteen.settings import InfluxSettings, MqttSettings
 from protocol.storage import reading_point, to_line
 
 logger = logging.getLogger(__name__)
@@ -43,17 +48,6 @@ class DemoOptions:
 
 def _say(message: str) -> None:
     print(f"==> {message}", flush=True)
-
-
-def _check_port_free(host: str, port: int) -> None:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            raise SettingsError(
-                f"port {port} on {host} is already in use ({err.strerror}): stop what runs "
-                f"there or pass --port with another number"
-            ) from err
 
 
 def seed_history(influx: InfluxSettings, sites: list[str], marker: Path) -> int:
@@ -105,7 +99,7 @@ def run_demo(options: DemoOptions, stop: threading.Event) -> None:
     from edge.simulation import run_simulation, sites_for
     from ingest.app import IngestSettings, run_ingest
 
-    _check_port_free(options.host, options.port)
+    check_port_free(options.host, options.port)
     state = options.state_dir.resolve()
     sites = sites_for(options.sites)
     services: list[LocalService] = []
@@ -134,7 +128,7 @@ def run_demo(options: DemoOptions, stop: threading.Event) -> None:
             host=options.host,
             port=options.port,
             default_site=sites[0],
-            language=options.language,  # type: ignore[arg-type]
+            language=options.language,
         )
         threads.append(
             _thread("dashboard", lambda: run_dashboard(dashboard, stop, dashboard_ready), failed)

@@ -22,6 +22,8 @@ from types import TracebackType
 
 import urllib3
 
+from canteen.settings import SettingsError
+
 BROKER_DIR = Path(__file__).resolve().parent.parent / "broker"
 INSTALL_HINT = "install it with `sudo apt install {package}` or run `sudo scripts/setup.sh demo`"
 
@@ -36,6 +38,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, with the fix, a port another program already listens on."""
+    with socket.socket() as sock:
+        # As servers bind: connections of a stopped server lingering in TIME_WAIT are fine.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise SettingsError(
+                f"port {port} on {host} is already in use ({err.strerror}): stop what runs "
+                f"there or pass --port with another number"
+            ) from err
 
 
 def find_program(name: str, package: str) -> str:

@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from canteen.mqtt_login import configure_credentials
 from canteen.settings import MqttSettings
 from protocol import Channel, device_topic, last_will
 
@@ -87,11 +88,7 @@ class MqttLink:
 
     def _make_client(self, client_id: str) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if self.settings.username:
-            password = self.settings.password.get_secret_value() if self.settings.password else None
-            client.username_pw_set(self.settings.username, password)
-        if self.settings.tls:
-            client.tls_set(ca_certs=self.settings.ca_file)
+        configure_credentials(client, self.settings)
         # Registered before connecting, so the broker knows it from the first session.
         client.will_set(self.status_topic, last_will(), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)

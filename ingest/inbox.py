@@ -16,20 +16,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from canteen.mqtt_login import configure_credentials
 from canteen.settings import MqttSettings
 from ingest.pipeline import Inbound
 from protocol import Channel, subscription
 
 logger = logging.getLogger(__name__)
-
-
-def configure_credentials(client: mqtt.Client, settings: MqttSettings) -> None:
-    """Apply login and TLS from the settings to a paho client."""
-    if settings.username:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
-    if settings.tls:
-        client.tls_set(ca_certs=settings.ca_file)
 
 
 class MqttInbox:

@@ -7,18 +7,23 @@ suite never passes by skipping what it could not run.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from canteen.local_services import LocalInfluxDB, LocalMosquitto, ServiceError
-from canteen.settings import InfluxSettings
+from canteen.settings import InfluxSettings, MqttSettings
+from ingest.app import IngestSettings, run_ingest
 from tests.influx_v2_proxy import InfluxV2Proxy
 from timeseries import InfluxQL
 
 _databases = itertools.count(1)
+_client_ids = itertools.count(1)
 S = TypeVar("S", LocalMosquitto, LocalInfluxDB)
 
 
@@ -78,3 +83,77 @@ def influx_v2_proxy(influxdb: LocalInfluxDB) -> Iterator[InfluxV2Proxy]:
     proxy = InfluxV2Proxy(influxdb.url).start()
     yield proxy
     proxy.close()
+
+
+class RunningIngest:
+    """An ingest thread with its settings; `stop()` ends it."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(
+            target=run_ingest, args=(settings, self.stop_event, self.ready), daemon=True
+        )
+
+    def start(self) -> RunningIngest:
+        self.thread.start()
+        assert self.ready.wait(15), "the ingest did not subscribe within 15 s"
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(15)
+        assert not self.thread.is_alive(), "the ingest did not stop"
+
+
+@pytest.fixture
+def start_ingest(tmp_path: Path, mosquitto: Any) -> Iterator[Callable[..., RunningIngest]]:
+    """Start ingests writing to a given InfluxDB database; stopped at teardown."""
+    running: list[RunningIngest] = []
+
+    def start(influx: InfluxSettings, **overrides: Any) -> RunningIngest:
+        settings = IngestSettings(
+            mqtt=MqttSettings.from_url(mosquitto.url),
+            influx=influx,
+            state_dir=tmp_path / f"hub-{len(running)}",
+            client_id=f"test-ingest-{next(_client_ids)}",
+            **overrides,
+        )
+        ingest = RunningIngest(settings).start()
+        running.append(ingest)
+        return ingest
+
+    yield start
+    for ingest in running:
+        if ingest.thread.is_alive():
+            ingest.stop()
+
+
+@pytest.fixture
+def v1_influx(influxdb: Any, influx_database: str) -> InfluxSettings:
+    """Settings for a fresh database on the session's InfluxDB 1.6.7, v1 API."""
+    return InfluxSettings(url=influxdb.url, database=influx_database, api="auto")
+
+
+@pytest.fixture
+def influxql(v1_influx: InfluxSettings) -> InfluxQL:
+    """InfluxQL on the test's database."""
+    return InfluxQL(v1_influx)
+
+
+@pytest.fixture
+def publisher(mosquitto: Any) -> Iterator[Callable[[str, bytes], None]]:
+    """Publish QoS 1 messages and wait for the broker's PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+
+    def publish(topic: str, payload: bytes, retain: bool = False) -> None:
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        assert info.is_published()
+
+    yield publish
+    client.disconnect()
+    client.loop_stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from canteen.hub_config import ingest_settings
+from canteen.hub_config import dashboard_settings, ingest_settings
 from canteen.settings import MqttSettings, SettingsError, influx_from_env, mqtt_from_env
 
 
@@ -62,3 +62,24 @@ def test_a_bad_hub_file_names_the_file_and_the_field(tmp_path: Path) -> None:
     config.write_text("mqtt_urll: mqtt://typo\n")
     with pytest.raises(SettingsError, match=r"hub\.yaml.*mqtt_urll"):
         ingest_settings(config, env={})
+
+
+def test_the_example_hub_file_is_valid_and_the_environment_picks_site_and_language() -> None:
+    example = Path(__file__).resolve().parents[2] / "hub.example.yaml"
+    settings = dashboard_settings(
+        example, port=9000, env={"CANTEEN_SITE": "site-z", "CANTEEN_LANG": "zh-CN"}
+    )
+    assert (settings.default_site, settings.language, settings.port) == ("site-z", "zh-CN", 9000)
+    assert settings.cold_units["bain-marie-1"] == "hot-holding"
+    assert ingest_settings(example, env={}).influx.database == "canteen"
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [("  language: fr", "language"), ("  timezone: Mars/Base", "timezone")],
+)
+def test_bad_dashboard_settings_name_the_field(tmp_path: Path, line: str, named: str) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text(f"dashboard:\n{line}\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=named):
+        dashboard_settings(path, env={})

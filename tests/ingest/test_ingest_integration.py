@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from canteen.settings import InfluxSettings
 from ingest.deadletters import DeadLetterStore
 from protocol import epoch_ms, format_ts
-from tests.ingest.conftest import RunningIngest
+from tests.conftest import RunningIngest
 from tests.protocol.examples import (
     EXPECTED_STORAGE,
     LAST_WILL_EXAMPLE,

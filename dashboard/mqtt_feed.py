@@ -1,0 +1,111 @@
+"""Watch the broker for telemetry and status and hand each valid message to the screen.
+
+The dashboard only looks: it subscribes with a clean session at QoS 0 and never
+acknowledges for anyone, so it cannot take messages from the ingest, and what it misses
+while down it reads back from InfluxDB. Invalid messages are counted and skipped here;
+the ingest is the one that keeps them in its dead-letter store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from canteen.mqtt_login import configure_credentials
+from canteen.settings import MqttSettings
+from protocol import (
+    Channel,
+    ProtocolError,
+    Status,
+    Telemetry,
+    TopicError,
+    epoch_ms,
+    parse_status,
+    parse_telemetry,
+    parse_topic,
+    subscription,
+)
+
+logger = logging.getLogger(__name__)
+
+OnTelemetry = Callable[[Telemetry], None]
+OnStatus = Callable[[str, str, Status, int], None]
+
+
+class BrokerFeed:
+    """A paho client that parses what devices publish and passes it on."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        on_telemetry: OnTelemetry,
+        on_status: OnStatus,
+        client_id: str = "canteen-dashboard",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._on_telemetry = on_telemetry
+        self._on_status = on_status
+        self._clock = clock
+        self.connected = threading.Event()
+        self.rejected = 0
+        self._stopping = False
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        configure_credentials(self._client, settings)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=15)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects until `stop`."""
+        self._client.connect_async(self._settings.host, self._settings.port, keepalive=30)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._stopping = True
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _handle_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            logger.error("the broker at %s refused the dashboard: %s", self._settings.url(), reason)
+            return
+        root = self._settings.root
+        client.subscribe(
+            [(subscription(Channel.TELEMETRY, root), 0), (subscription(Channel.STATUS, root), 0)]
+        )
+        self.connected.set()
+        logger.info("dashboard watching %s", self._settings.url())
+
+    def _handle_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        self.connected.clear()
+        if not self._stopping:
+            logger.warning("dashboard lost the broker (%s); reconnecting", reason)
+
+    def _handle_message(self, _client: mqtt.Client, _userdata: Any, message: Any) -> None:
+        now = self._clock()
+        try:
+            topic = parse_topic(message.topic, self._settings.root)
+            if topic.channel is Channel.TELEMETRY:
+                self._on_telemetry(parse_telemetry(topic, message.payload, now))
+            elif topic.channel is Channel.STATUS:
+                status = parse_status(topic, message.payload)
+                self._on_status(topic.site, topic.device, status, epoch_ms(now))
+        except (TopicError, ProtocolError) as err:
+            self.rejected += 1
+            logger.debug("dashboard skipped a message on %s: %s", message.topic, err)

@@ -1,0 +1,146 @@
+"""The wall screen's page and its JSON API: sites, a site's picture now, and its live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+
+from dashboard.screens import Screens
+from dashboard.sections import section, snapshot
+from dashboard.settings import DashboardSettings
+from protocol import epoch_ms
+from protocol.topics import SLUG_PATTERN
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+PAGE = (Path(__file__).resolve().parent / "static" / "wall.html").read_text(encoding="utf-8")
+
+SiteName = Annotated[str, PathParam(pattern=f"^{SLUG_PATTERN}$", description="Site slug")]
+
+
+def get_screens(request: Request) -> Screens:
+    """The app's live state and connected screens."""
+    screens: Screens = request.app.state.screens
+    return screens
+
+
+def get_settings(request: Request) -> DashboardSettings:
+    """The dashboard's settings."""
+    settings: DashboardSettings = request.app.state.settings
+    return settings
+
+
+ScreensDep = Annotated[Screens, Depends(get_screens)]
+SettingsDep = Annotated[DashboardSettings, Depends(get_settings)]
+
+api_router = APIRouter(prefix="/api", tags=["wall screen"])
+page_router = APIRouter(include_in_schema=False)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _site_picture(screens: Screens, site: str) -> dict[str, Any]:
+    await screens.ensure_history(site)
+    now = datetime.now(UTC)
+    state = screens.state
+    picture = snapshot(
+        state.site(site), screens.settings, epoch_ms(now), state.day_start_ms(now)
+    )
+    picture["history_loaded"] = screens.history_loaded(site)
+    return picture
+
+
+@api_router.get("/sites", summary="Sites seen on the broker or in the database")
+async def list_sites(screens: ScreensDep, settings: SettingsDep) -> dict[str, Any]:
+    """The sites the dashboard knows, and the one shown by default."""
+    known = set(screens.state.sites()) | {settings.default_site}
+    return {"sites": sorted(known), "default": settings.default_site}
+
+
+@api_router.get("/sites/{site}/now", summary="A site's whole picture now")
+async def site_now(site: SiteName, screens: ScreensDep) -> dict[str, Any]:
+    """Cold units with their recent curves, the dining room, today's waste, devices."""
+    return await _site_picture(screens, site)
+
+
+def _event(name: str, document: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(document, separators=(',', ':'))}\n\n"
+
+
+@api_router.get(
+    "/sites/{site}/stream",
+    summary="Live updates for a site (server-sent events)",
+    response_class=StreamingResponse,
+)
+async def site_stream(site: SiteName, request: Request, screens: ScreensDep) -> StreamingResponse:
+    """A `snapshot` event, then an `update` event with the changed sections as they change.
+
+    An `alive` event every 15 s tells proxies and the screen's watchdog the line is
+    open; the browser reconnects by itself and gets a fresh snapshot.
+    """
+    picture = await _site_picture(screens, site)
+    screen = screens.connect(site)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield f"retry: {RETRY_MS}\n" + _event("snapshot", picture)
+            while not await request.is_disconnected():
+                try:
+                    await asyncio.wait_for(screen.wake.wait(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield _event("alive", {"now_ms": _now_ms()})
+                    continue
+                view = screens.state.site(site)
+                changed = [section(view, key, screens.settings) for key in sorted(screen.take())]
+                sections = [s for s in changed if s is not None]
+                if sections:
+                    yield _event("update", {"now_ms": _now_ms(), "sections": sections})
+        finally:
+            screens.disconnect(screen)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@api_router.get("/health", summary="Whether the dashboard sees the broker")
+async def health(request: Request, screens: ScreensDep) -> dict[str, Any]:
+    """Broker connection, sites known, and screens connected."""
+    return {
+        "broker_connected": request.app.state.feed.connected.is_set(),
+        "broker_rejected": request.app.state.feed.rejected,
+        "sites": screens.state.sites(),
+        "screens": screens.connected,
+    }
+
+
+@page_router.get("/")
+async def home(settings: SettingsDep) -> RedirectResponse:
+    """Send a visitor to the default site's wall screen."""
+    return RedirectResponse(f"/wall/{settings.default_site}")
+
+
+@page_router.get("/wall/{site}", response_class=HTMLResponse)
+async def wall(
+    site: SiteName,
+    settings: SettingsDep,
+    lang: Annotated[Literal["en", "zh-CN"] | None, Query()] = None,
+) -> HTMLResponse:
+    """The wall screen for a site, in the asked or the default language."""
+    language = lang or settings.language
+    page = PAGE.replace("{{site}}", escape(site)).replace("{{lang}}", escape(language))
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,130 @@
+"""The screens connected to the dashboard, and the live state they are drawn from.
+
+Runs on the web server's event loop: the broker thread hands each parsed message over
+with `call_soon_threadsafe`, so the live state has one writer and needs no lock. Each
+connected screen keeps a set of changed sections; when it is slower than the updates,
+they merge, so a busy kitchen never builds a queue behind a slow TV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from canteen.cold_units import UnitKind, guess_kind
+from dashboard.history import load_site
+from dashboard.live import LiveState
+from dashboard.settings import DashboardSettings
+from protocol import Status, Telemetry
+from timeseries import InfluxError, InfluxQL
+
+logger = logging.getLogger(__name__)
+
+HISTORY_RETRY_S = 30.0
+
+
+@dataclass(eq=False)
+class Screen:
+    """One connected wall screen: which site it shows and what changed since it drew."""
+
+    site: str
+    changed: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def take(self) -> set[str]:
+        """The sections changed since the last call."""
+        self.wake.clear()
+        changed, self.changed = self.changed, set()
+        return changed
+
+
+class Screens:
+    """Live state, history loading and the set of connected screens."""
+
+    def __init__(self, settings: DashboardSettings, influx: InfluxQL | None) -> None:
+        self.settings = settings
+        self.state = LiveState(
+            settings.tz(), self.kind_of, int(settings.sparkline_hours * 3_600_000)
+        )
+        self._influx = influx
+        self._screens: set[Screen] = set()
+        self._history_loaded: dict[str, bool] = {}
+        self._history_tried: dict[str, float] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    def kind_of(self, sensor: str) -> UnitKind:
+        """A probe's unit kind: from the settings, else from its name."""
+        return self.settings.cold_units.get(sensor) or guess_kind(sensor)
+
+    def history_loaded(self, site: str) -> bool:
+        """Whether the site's stored history could be read."""
+        return self._history_loaded.get(site, False)
+
+    async def ensure_history(self, site: str) -> None:
+        """Read a site's stored history once (and again later if InfluxDB was down)."""
+        if self._history_loaded.get(site) or self._influx is None:
+            return
+        lock = self._loading.setdefault(site, asyncio.Lock())
+        async with lock:
+            tried = self._history_tried.get(site)
+            if self._history_loaded.get(site) or (
+                tried is not None and time.monotonic() - tried < HISTORY_RETRY_S
+            ):
+                return
+            self._history_tried[site] = time.monotonic()
+            influx = self._influx
+            try:
+                await asyncio.to_thread(
+                    load_site,
+                    influx,
+                    self.state,
+                    site,
+                    datetime.now(UTC),
+                    self.settings.sparkline_hours,
+                )
+            except InfluxError as err:
+                logger.warning("cannot read %s's history yet (live values only): %s", site, err)
+                return
+            self._history_loaded[site] = True
+
+    def connect(self, site: str) -> Screen:
+        """Register a screen for a site's updates."""
+        screen = Screen(site)
+        self._screens.add(screen)
+        return screen
+
+    def disconnect(self, screen: Screen) -> None:
+        """Forget a screen that went away."""
+        self._screens.discard(screen)
+
+    @property
+    def connected(self) -> int:
+        """How many screens are connected."""
+        return len(self._screens)
+
+    def _notify(self, site: str, changed: set[str]) -> None:
+        if not changed:
+            return
+        for screen in self._screens:
+            if screen.site == site:
+                screen.changed |= changed
+                screen.wake.set()
+
+    def take_telemetry(self, telemetry: Telemetry) -> None:
+        """A device's accepted readings."""
+        topic = telemetry.topic
+        self._notify(
+            topic.site, self.state.apply_readings(topic.site, topic.device, telemetry.readings)
+        )
+
+    def take_status(self, site: str, device: str, status: Status, received_ms: int) -> None:
+        """A device's status message."""
+        self._notify(site, self.state.apply_status(site, device, status, received_ms))
+
+    def roll_day(self, now: datetime) -> None:
+        """At the kitchen's midnight, clear the day's totals on every screen."""
+        for site in self.state.roll_day(now):
+            self._notify(site, {"dining", "waste"})

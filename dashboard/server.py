@@ -1,0 +1,107 @@
+"""The dashboard's composition root: `create_app(settings)` and `run_dashboard`.
+
+It builds the live state, watches the broker, serves the wall screen's page and the JSON
+API (`/docs` describes it), and pushes changes to screens as server-sent events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from canteen.local_services import check_port_free
+from dashboard.mqtt_feed import BrokerFeed
+from dashboard.routes import api_router, page_router
+from dashboard.screens import Screens
+from dashboard.settings import DashboardSettings
+from protocol import Status, Telemetry
+from timeseries import InfluxQL
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DAY_CHECK_S = 30.0
+
+
+async def _roll_days(screens: Screens) -> None:
+    while True:
+        await asyncio.sleep(DAY_CHECK_S)
+        screens.roll_day(datetime.now(UTC))
+
+
+def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> FastAPI:
+    """Build the web app; it connects to the broker and InfluxDB when it starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        influx = InfluxQL(settings.influx)
+        screens = Screens(settings, influx)
+        app.state.screens = screens
+        loop = asyncio.get_running_loop()
+
+        def on_telemetry(telemetry: Telemetry) -> None:
+            loop.call_soon_threadsafe(screens.take_telemetry, telemetry)
+
+        def on_status(site: str, device: str, status: Status, received_ms: int) -> None:
+            loop.call_soon_threadsafe(screens.take_status, site, device, status, received_ms)
+
+        feed = BrokerFeed(settings.mqtt, on_telemetry, on_status, client_id=settings.mqtt_client_id)
+        app.state.feed = feed
+        if watch_broker:
+            feed.start()
+        roller = asyncio.create_task(_roll_days(screens))
+        await screens.ensure_history(settings.default_site)
+        try:
+            yield
+        finally:
+            roller.cancel()
+            if watch_broker:
+                feed.stop()
+            influx.close()
+
+    app = FastAPI(
+        title="Smart canteen dashboard",
+        summary="The kitchen's wall screen and the JSON API behind it.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(api_router)
+    app.include_router(page_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def run_dashboard(
+    settings: DashboardSettings, stop: threading.Event, ready: threading.Event | None = None
+) -> None:
+    """Serve the dashboard until `stop` is set; set `ready` once it accepts connections."""
+    check_port_free(settings.host, settings.port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            if server.started and ready is not None:
+                ready.set()
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="dashboard-stop", daemon=True).start()
+    logger.info("dashboard on http://%s:%d", settings.host, settings.port)
+    server.run()

@@ -1,0 +1,84 @@
+"""The dashboard's settings: where its data comes from, where it listens, what it shows."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from canteen.cold_units import UnitKind
+from canteen.settings import InfluxSettings, MqttSettings
+from protocol import WasteCategory
+
+Language = Literal["en", "zh-CN"]
+
+
+class DashboardSettings(BaseModel):
+    """Everything `canteen dashboard` needs; see hub.example.yaml's `dashboard:` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, title="Broker to watch")
+    influx: InfluxSettings = Field(default_factory=InfluxSettings, title="Where history is")
+    host: str = Field("127.0.0.1", title="Address to listen on (0.0.0.0 for the kitchen LAN)")
+    port: int = Field(8080, ge=1, le=65535, title="Port to listen on")
+    default_site: str = Field("site-a", title="Site shown at /")
+    language: Language = Field("en", title="Default language of the screens")
+    timezone: str | None = Field(
+        None, title="IANA time zone of the kitchen (Asia/Shanghai); default: this machine's"
+    )
+    dining_capacity: int = Field(120, gt=0, title="Seats in the dining room")
+    waste_target_g: float = Field(60_000, gt=0, title="Today's waste target for a site, grams")
+    sparkline_hours: float = Field(6, gt=0, le=48, title="Hours of history in a tile's chart")
+    stale_after_s: float = Field(
+        1800, gt=0, title="A unit with no reading for this long is shown as silent"
+    )
+    cold_units: dict[str, UnitKind] = Field(
+        default_factory=dict,
+        title="Kind of each probe (fridge, freezer, hot-holding) by sensor name",
+        description="A probe not listed is a freezer if its name says so, else a fridge.",
+    )
+    mqtt_client_id: str = Field("canteen-dashboard", title="MQTT client id")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Shanghai)") from err
+        return value
+
+    def zone_name(self) -> str | None:
+        """The kitchen's IANA zone name, so screens show the kitchen's time, not their own."""
+        if self.timezone is not None:
+            return self.timezone
+        return system_zone_name()
+
+    def tz(self) -> tzinfo:
+        """The kitchen's time zone, which decides when 'today' starts."""
+        if self.timezone is not None:
+            return ZoneInfo(self.timezone)
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None  # noqa: S101  (astimezone always sets one)
+        return local
+
+
+def system_zone_name() -> str | None:
+    """This machine's IANA zone (TZ, else /etc/localtime's link), or None if unknown."""
+    named = os.environ.get("TZ", "").removeprefix(":")
+    if named and "/" in named and not named.startswith("/"):
+        return named
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return None
+    _, found, name = target.partition("zoneinfo/")
+    return name if found else None
+
+
+WASTE_CATEGORIES = tuple(category.value for category in WasteCategory)
