@@ -55,9 +55,7 @@ async def _site_picture(screens: Screens, site: str) -> dict[str, Any]:
     await screens.ensure_history(site)
     now = datetime.now(UTC)
     state = screens.state
-    picture = snapshot(
-        state.site(site), screens.settings, epoch_ms(now), state.day_start_ms(now)
-    )
+    picture = snapshot(state.site(site), screens.settings, epoch_ms(now), state.day_start_ms(now))
     picture["history_loaded"] = screens.history_loaded(site)
     return picture
 

@@ -21,6 +21,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from canteen.settings import MqttSettings, SettingsError
+from edge.camera.config import PeopleCounterConfig
 from edge.drivers.alarm import AlarmConfig
 from edge.drivers.door import DoorConfig
 from edge.drivers.ds18b20 import DS18B20Config
@@ -123,6 +124,7 @@ SensorConfig = Annotated[
     | DoorConfig
     | AlarmConfig
     | WasteStationConfig
+    | PeopleCounterConfig
     | SimulatedColdUnitConfig
     | SimulatedWasteBinConfig
     | SimulatedDiningRoomConfig,
@@ -309,11 +311,20 @@ def _waste_station(sensor: SensorConfig, context: BuildContext) -> ReadingSource
     return WasteStation(_expect(sensor, WasteStationConfig), pin_factory=context.pin_factory)
 
 
+def _people_counter(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.camera.source import PeopleCounterSource
+
+    return PeopleCounterSource(
+        _expect(sensor, PeopleCounterConfig), tz=context.tz, now=context.clock()
+    )
+
+
 SOURCE_BUILDERS: dict[str, SourceBuilder] = {
     "ds18b20": _ds18b20,
     "door": _door,
     "alarm": _alarm,
     "waste_station": _waste_station,
+    "people_counter": _people_counter,
     "simulated-cold-unit": _cold_unit,
     "simulated-waste-bin": _waste_bin,
     "simulated-dining-room": _dining_room,
