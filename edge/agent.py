@@ -129,8 +129,12 @@ class Agent:
         self._by_mid: dict[int, Outgoing] = {}
         self.refusals = 0
 
-    def run(self, stop: threading.Event) -> None:
-        """Connect, then poll, keep and send until `stop` is set."""
+    def run(self, stop: threading.Event, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """Connect, then poll, keep and send until `stop` is set.
+
+        `heartbeat` is called after every round (systemd's watchdog): if the loop hangs,
+        the heartbeats stop and the service manager restarts the agent.
+        """
         self._health_report = self._health.read()
         self.link.connect(self.status_payload, self.deliver)
         while not stop.is_set():
@@ -139,6 +143,7 @@ class Agent:
                 self.step()
             except Exception:  # the thread's top level: log and keep going
                 logger.exception("%s/%s: agent step failed", self.config.site, self.config.device)
+            heartbeat()
             self._wake.wait(TICK_S)
 
     def deliver(self, delivery: Delivery) -> None:

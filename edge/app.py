@@ -20,6 +20,7 @@ from edge.config import BuildContext, ConfigError, EdgeConfig, build_sources, lo
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox, OutboxError
 from edge.sources import ReadingSource
+from edge.systemd_notify import SystemdNotifier
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,11 @@ OUTBOX_FILE = "outbox.sqlite3"
 
 
 def run_device(
-    config: EdgeConfig, mqtt: MqttSettings, context: BuildContext, stop: threading.Event
+    config: EdgeConfig,
+    mqtt: MqttSettings,
+    context: BuildContext,
+    stop: threading.Event,
+    notifier: SystemdNotifier | None = None,
 ) -> None:
     """Run one device's agent with the given broker settings until `stop` is set."""
     with ExitStack() as closing:  # closes in reverse: link, sensors, outbox
@@ -38,7 +43,15 @@ def run_device(
             closing.callback(_close_sensor, source)
         link = MqttLink(mqtt, config.site, config.device)
         closing.callback(link.close)
-        Agent(config, sources, outbox, link, context.clock).run(stop)
+        agent = Agent(config, sources, outbox, link, context.clock)
+        if notifier is None:
+            agent.run(stop)
+            return
+        notifier.ready()
+        try:
+            agent.run(stop, heartbeat=notifier.alive)
+        finally:
+            notifier.stopping()
 
 
 def _close_sensor(source: ReadingSource) -> None:
@@ -59,7 +72,7 @@ def run_edge(config: EdgeConfig, stop: threading.Event) -> None:
         config.mqtt_settings().url(),
         config.state_dir,
     )
-    run_device(config, config.mqtt_settings(), context, stop)
+    run_device(config, config.mqtt_settings(), context, stop, SystemdNotifier())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
