@@ -171,7 +171,8 @@ class Agent:
             except Exception as err:  # one sensor's fault must not stop the others
                 self._report_sensor_fault(source.name, err)
             else:
-                self._last_error.pop(source.name, None)
+                if self._last_error.pop(source.name, None) is not None:
+                    self._next_status = now  # the fault is over: tell the hub at once
         return readings
 
     def _report_sensor_fault(self, name: str, err: Exception) -> None:
@@ -179,6 +180,8 @@ class Agent:
         text = f"{type(err).__name__}: {err}"
         if self._last_error.get(name) != text:
             logger.error("sensor %s failed: %s", name, text, exc_info=err)
+        if name not in self._last_error:
+            self._next_status = self._monotonic()  # tell the hub at once
         self._last_error[name] = text
 
     def _keep(self, readings: list[Reading]) -> None:
@@ -287,7 +290,7 @@ class Agent:
                 "cpu_temp_c": health.cpu_temp_c,
                 "disk_free_mb": health.disk_free_mb,
                 "clock_synced": health.clock_synced,
-                # Not in protocol.Status yet: carried as soon as the model gains the field.
+                "faults": sorted(self._last_error) or None,
                 "outbox_dropped": self.outbox.dropped(),
             }
         )

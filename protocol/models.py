@@ -177,5 +177,9 @@ class Status(BaseModel):
     cpu_temp_c: Number | None = None
     disk_free_mb: Number | None = None
     clock_synced: Annotated[bool, Field(strict=True)] | None = None
+    faults: list[Slug] | None = None
+    """Sensors whose driver is failing now (a probe unplugged or failing its CRC)."""
+    outbox_dropped: Count | None = None
+    """Readings the device's full outbox had to drop, since it was installed."""
     site: Slug | None = None
     device: Slug | None = None

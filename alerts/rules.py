@@ -1,0 +1,326 @@
+"""The alert rules, evaluated on the live stream: readings and status in, raise/clear out.
+
+Pure and deterministic: no clock of its own, no I/O. Each watched condition (a unit's
+temperature, a door, a probe, a device) keeps when it started, so a delay counts from
+the first reading beyond the limit, survives a restart (`state()` / `restore()`), and an
+alert already raised is not raised twice. Temperature readings inside a unit's defrost
+window are ignored; a door or probe condition has its own rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any, Literal
+
+from alerts.policy import CLOCK_SKEW_LIMIT, UnitPolicy
+from protocol import DoorReading, Reading, Status, TemperatureReading
+
+OFFLINE_GRACE = timedelta(minutes=5)
+"""A device that comes back within this (a reboot) raises nothing."""
+
+
+class AlertKind(StrEnum):
+    """What an alert is about."""
+
+    TEMPERATURE = "temperature"
+    DOOR_OPEN = "door_open"
+    PROBE_FAULT = "probe_fault"
+    SENSOR_SILENT = "sensor_silent"
+    DEVICE_OFFLINE = "device_offline"
+    CLOCK = "clock"
+
+
+class Severity(StrEnum):
+    """How urgent: a warning, or critical (food may be unsafe now)."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+RANK = {None: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    """One watched thing: a sensor's kind of trouble, or a device's (sensor empty)."""
+
+    site: str
+    device: str
+    sensor: str
+    kind: AlertKind
+
+    def text(self) -> str:
+        """A stable string form, for storage."""
+        return f"{self.site}/{self.device}/{self.sensor}/{self.kind.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> AlertKey:
+        """Read the string form back."""
+        site, device, sensor, kind = text.split("/")
+        return cls(site, device, sensor, AlertKind(kind))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """A rule's verdict: raise (or raise higher) an alert, or clear it."""
+
+    key: AlertKey
+    action: Literal["raise", "clear"]
+    severity: Severity
+    since: datetime
+    value: float | None = None
+
+
+@dataclass(slots=True)
+class Watch:
+    """What a rule remembers about one key."""
+
+    since: datetime | None = None
+    critical_since: datetime | None = None
+    last_seen: datetime | None = None
+    value: float | None = None
+    raised: Severity | None = None
+
+
+PolicyOf = Callable[[str, str, str], UnitPolicy]
+
+
+class RuleBook:
+    """Every rule, for every site seen."""
+
+    def __init__(self, policy_of: PolicyOf, tz: tzinfo) -> None:
+        self._policy_of = policy_of
+        self._tz = tz
+        self._watches: dict[AlertKey, Watch] = {}
+
+    def _watch(self, key: AlertKey) -> Watch:
+        return self._watches.setdefault(key, Watch())
+
+    def raised(self) -> dict[AlertKey, Severity]:
+        """The alerts the rules consider raised now."""
+        return {k: w.raised for k, w in self._watches.items() if w.raised is not None}
+
+    # --- readings -------------------------------------------------------------------------
+    def readings(
+        self,
+        site: str,
+        device: str,
+        readings: tuple[Reading, ...],
+        sent: datetime,
+        received: datetime,
+    ) -> list[AlertChange]:
+        """Take a telemetry message's readings; return what changed."""
+        changes: list[AlertChange] = []
+        for reading in sorted(readings, key=lambda r: r.ts):
+            if isinstance(reading, TemperatureReading):
+                changes += self._temperature(site, device, reading)
+            elif isinstance(reading, DoorReading):
+                changes += self._door(site, device, reading)
+        skew = abs((received - sent).total_seconds())
+        changes += self._clock(
+            site,
+            device,
+            received,
+            skew > CLOCK_SKEW_LIMIT.total_seconds(),
+            skew <= CLOCK_SKEW_LIMIT.total_seconds() / 2,
+            skew,
+        )
+        return changes
+
+    def _in_defrost(self, policy: UnitPolicy, ts: datetime) -> bool:
+        local = ts.astimezone(self._tz)
+        minute = local.hour * 60 + local.minute
+        for window in policy.defrost:
+            start = window.start.hour * 60 + window.start.minute
+            if 0 <= (minute - start) % 1440 < window.minutes:
+                return True
+        return False
+
+    def _temperature(
+        self, site: str, device: str, reading: TemperatureReading
+    ) -> list[AlertChange]:
+        policy = self._policy_of(site, device, reading.sensor)
+        ts, celsius = reading.ts, float(reading.celsius)
+        changes = self._seen(site, device, reading.sensor, ts)
+        watch = self._watch(AlertKey(site, device, reading.sensor, AlertKind.TEMPERATURE))
+        if self._in_defrost(policy, ts):
+            if watch.raised is None:
+                watch.since = watch.critical_since = None
+            return changes
+        watch.value = celsius
+        warn = policy.beyond(celsius, policy.warning_c) or policy.beyond(celsius, policy.critical_c)
+        crit = policy.beyond(celsius, policy.critical_c)
+        watch.since = (watch.since or ts) if warn else None
+        watch.critical_since = (watch.critical_since or ts) if crit else None
+        key = AlertKey(site, device, reading.sensor, AlertKind.TEMPERATURE)
+        if watch.raised is not None:
+            inner = policy.warning_c if policy.warning_c is not None else policy.critical_c
+            if policy.back_in_range(celsius, inner):
+                watch.raised = None
+                return [*changes, AlertChange(key, "clear", Severity.WARNING, ts, celsius)]
+        if policy.beyond(celsius, policy.immediate_c):
+            return changes + self._raise(key, watch, Severity.CRITICAL, ts)
+        return changes + self._temperature_due(key, watch, policy, ts)
+
+    def _temperature_due(
+        self, key: AlertKey, watch: Watch, policy: UnitPolicy, now: datetime
+    ) -> list[AlertChange]:
+        if watch.critical_since and now - watch.critical_since >= policy.critical_delay:
+            return self._raise(key, watch, Severity.CRITICAL, watch.critical_since)
+        if (
+            policy.warning_c is not None
+            and watch.since
+            and now - watch.since >= policy.warning_delay
+        ):
+            return self._raise(key, watch, Severity.WARNING, watch.since)
+        return []
+
+    @staticmethod
+    def _raise(
+        key: AlertKey, watch: Watch, severity: Severity, since: datetime
+    ) -> list[AlertChange]:
+        if RANK[severity] <= RANK[watch.raised]:
+            return []
+        watch.raised = severity
+        return [AlertChange(key, "raise", severity, watch.since or since, watch.value)]
+
+    def _seen(self, site: str, device: str, sensor: str, ts: datetime) -> list[AlertChange]:
+        watch = self._watch(AlertKey(site, device, sensor, AlertKind.SENSOR_SILENT))
+        watch.last_seen = max(watch.last_seen or ts, ts)
+        if watch.raised is None:
+            return []
+        watch.raised = None
+        return [
+            AlertChange(
+                AlertKey(site, device, sensor, AlertKind.SENSOR_SILENT),
+                "clear",
+                Severity.WARNING,
+                ts,
+            )
+        ]
+
+    def _door(self, site: str, device: str, reading: DoorReading) -> list[AlertChange]:
+        key = AlertKey(site, device, reading.sensor, AlertKind.DOOR_OPEN)
+        watch = self._watch(key)
+        if reading.open:
+            watch.since = watch.since or reading.ts
+            return self._door_due(key, watch, reading.ts)
+        watch.since = None
+        if watch.raised is None:
+            return []
+        watch.raised = None
+        return [AlertChange(key, "clear", Severity.WARNING, reading.ts)]
+
+    def _door_due(self, key: AlertKey, watch: Watch, now: datetime) -> list[AlertChange]:
+        policy = self._policy_of(key.site, key.device, key.sensor)
+        if watch.since and now - watch.since >= policy.door_open_limit:
+            return self._raise(key, watch, Severity.WARNING, watch.since)
+        return []
+
+    def _clock(
+        self, site: str, device: str, now: datetime, wrong: bool, right: bool, skew: float | None
+    ) -> list[AlertChange]:
+        key = AlertKey(site, device, "", AlertKind.CLOCK)
+        watch = self._watch(key)
+        if wrong:
+            watch.since = watch.since or now
+            watch.value = skew
+            return self._raise(key, watch, Severity.WARNING, now)
+        if right and watch.raised is not None:
+            watch.raised, watch.since = None, None
+            return [AlertChange(key, "clear", Severity.WARNING, now, skew)]
+        return []
+
+    # --- status ---------------------------------------------------------------------------
+    def status(
+        self, site: str, device: str, status: Status, received: datetime
+    ) -> list[AlertChange]:
+        """Take a device's status: online or its last will, probe faults, clock."""
+        changes: list[AlertChange] = []
+        key = AlertKey(site, device, "", AlertKind.DEVICE_OFFLINE)
+        watch = self._watch(key)
+        if not status.online:
+            watch.since = watch.since or received
+        else:
+            watch.since = None
+            if watch.raised is not None:
+                watch.raised = None
+                changes.append(AlertChange(key, "clear", Severity.WARNING, received))
+            faulty = set(status.faults or ())
+            for fault_key, fault in list(self._watches.items()):
+                if (
+                    (fault_key.site, fault_key.device, fault_key.kind)
+                    == (site, device, AlertKind.PROBE_FAULT)
+                    and fault.raised
+                    and fault_key.sensor not in faulty
+                ):
+                    fault.raised = None
+                    changes.append(AlertChange(fault_key, "clear", Severity.WARNING, received))
+            for sensor in sorted(faulty):
+                fault_key = AlertKey(site, device, sensor, AlertKind.PROBE_FAULT)
+                changes += self._raise(
+                    fault_key, self._watch(fault_key), Severity.WARNING, received
+                )
+            if status.clock_synced is not None:
+                changes += self._clock(
+                    site, device, received, not status.clock_synced, status.clock_synced, None
+                )
+        return changes
+
+    # --- time passing ---------------------------------------------------------------------
+    def tick(self, now: datetime) -> list[AlertChange]:
+        """Raise what has become due with time alone: delays, open doors, silence, offline."""
+        changes: list[AlertChange] = []
+        offline = {
+            (k.site, k.device)
+            for k, w in self._watches.items()
+            if k.kind is AlertKind.DEVICE_OFFLINE and w.since is not None
+        }
+        for key, watch in list(self._watches.items()):
+            if key.kind is AlertKind.TEMPERATURE and watch.raised is not Severity.CRITICAL:
+                policy = self._policy_of(key.site, key.device, key.sensor)
+                if not self._in_defrost(policy, now):
+                    changes += self._temperature_due(key, watch, policy, now)
+            elif key.kind is AlertKind.DOOR_OPEN:
+                changes += self._door_due(key, watch, now)
+            elif key.kind is AlertKind.DEVICE_OFFLINE and watch.since:
+                if now - watch.since >= OFFLINE_GRACE:
+                    changes += self._raise(key, watch, Severity.WARNING, watch.since)
+            elif key.kind is AlertKind.SENSOR_SILENT and watch.last_seen:
+                policy = self._policy_of(key.site, key.device, key.sensor)
+                if (
+                    key.site,
+                    key.device,
+                ) not in offline and now - watch.last_seen >= policy.silent_after:
+                    changes += self._raise(key, watch, Severity.WARNING, watch.last_seen)
+        return changes
+
+    # --- restart --------------------------------------------------------------------------
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Everything the rules remember, as JSON-ready data."""
+        return {
+            key.text(): {
+                name: value.isoformat() if isinstance(value, datetime) else value
+                for name, value in asdict(watch).items()
+            }
+            for key, watch in self._watches.items()
+        }
+
+    def restore(self, state: dict[str, dict[str, Any]]) -> None:
+        """Take back what `state()` gave, after a restart."""
+        for text, fields in state.items():
+            watch = Watch(
+                since=_time(fields.get("since")),
+                critical_since=_time(fields.get("critical_since")),
+                last_seen=_time(fields.get("last_seen")),
+                value=fields.get("value"),
+                raised=Severity(fields["raised"]) if fields.get("raised") else None,
+            )
+            self._watches[AlertKey.parse(text)] = watch
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
