@@ -34,6 +34,7 @@ class HubFile(BaseModel):
     state_dir: Path | None = Field(None, title="Where the hub keeps SQLite state")
     ingest: dict[str, Any] = Field(default_factory=dict, title="Ingest tuning")
     dashboard: dict[str, Any] = Field(default_factory=dict, title="Dashboard settings")
+    alerts: dict[str, Any] = Field(default_factory=dict, title="Food-safety alerts and who is told")
 
 
 def _read_file(path: Path | None) -> HubFile:
@@ -111,6 +112,13 @@ def dashboard_settings(
         values["host"] = host
     if port is not None:
         values["port"] = port
+    if env.get("CANTEEN_SECRET_KEY"):
+        values["secret_key"] = env["CANTEEN_SECRET_KEY"]
+    values["state_dir"] = _state_dir(hub, env, None)
+    alerts = dict(hub.alerts)
+    if env.get("CANTEEN_PUBLIC_URL"):
+        alerts["public_url"] = env["CANTEEN_PUBLIC_URL"]
+    values["alerts"] = alerts
     try:
         return DashboardSettings(mqtt=_mqtt(hub, env), influx=_influx(hub, env), **values)
     except ValidationError as err:

@@ -16,9 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from dashboard.screens import Screens
-from dashboard.sections import section, snapshot
 from dashboard.settings import DashboardSettings
-from protocol import epoch_ms
 from protocol.topics import SLUG_PATTERN
 
 KEEPALIVE_S = 15.0
@@ -53,11 +51,7 @@ def _now_ms() -> int:
 
 async def _site_picture(screens: Screens, site: str) -> dict[str, Any]:
     await screens.ensure_history(site)
-    now = datetime.now(UTC)
-    state = screens.state
-    picture = snapshot(state.site(site), screens.settings, epoch_ms(now), state.day_start_ms(now))
-    picture["history_loaded"] = screens.history_loaded(site)
-    return picture
+    return screens.snapshot(site, datetime.now(UTC))
 
 
 @api_router.get("/sites", summary="Sites seen on the broker or in the database")
@@ -100,8 +94,7 @@ async def site_stream(site: SiteName, request: Request, screens: ScreensDep) -> 
                 except TimeoutError:
                     yield _event("alive", {"now_ms": _now_ms()})
                     continue
-                view = screens.state.site(site)
-                changed = [section(view, key, screens.settings) for key in sorted(screen.take())]
+                changed = [screens.section(site, key) for key in sorted(screen.take())]
                 sections = [s for s in changed if s is not None]
                 if sections:
                     yield _event("update", {"now_ms": _now_ms(), "sections": sections})

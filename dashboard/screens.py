@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from canteen.cold_units import UnitKind, guess_kind
 from dashboard.history import load_site
-from dashboard.live import LiveState
+from dashboard.live import LiveState, Section
+from dashboard.sections import section, snapshot
 from dashboard.settings import DashboardSettings
-from protocol import Status, Telemetry
+from protocol import Status, Telemetry, epoch_ms
 from timeseries import InfluxError, InfluxQL
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class Screens:
         self._history_loaded: dict[str, bool] = {}
         self._history_tried: dict[str, float] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self.alert_list: Callable[[str], list[dict[str, Any]]] = lambda _site: []
+        """A site's unresolved alerts (set when the alert service runs)."""
 
     def kind_of(self, sensor: str) -> UnitKind:
         """A probe's unit kind: from the settings, else from its name."""
@@ -123,6 +128,25 @@ class Screens:
     def take_status(self, site: str, device: str, status: Status, received_ms: int) -> None:
         """A device's status message."""
         self._notify(site, self.state.apply_status(site, device, status, received_ms))
+
+    def alerts_changed(self, site: str) -> None:
+        """An alert of a site was opened, acknowledged or resolved."""
+        self._notify(site, {"alerts"})
+
+    def section(self, site: str, key: str) -> Section | None:
+        """One changed section of a site, as a screen applies it."""
+        if key == "alerts":
+            return {"alerts": self.alert_list(site)}
+        return section(self.state.site(site), key, self.settings)
+
+    def snapshot(self, site: str, now: datetime) -> dict[str, Any]:
+        """A site's whole picture."""
+        picture = snapshot(
+            self.state.site(site), self.settings, epoch_ms(now), self.state.day_start_ms(now)
+        )
+        picture["alerts"] = self.alert_list(site)
+        picture["history_loaded"] = self.history_loaded(site)
+        return picture
 
     def roll_day(self, now: datetime) -> None:
         """At the kitchen's midnight, clear the day's totals on every screen."""

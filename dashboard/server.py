@@ -18,7 +18,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from alerts.rules import RuleBook
+from alerts.service import AlertService, day_start_in, load_secret_key, policy_lookup
+from alerts.store import AlertStore
 from canteen.local_services import check_port_free
+from dashboard.alert_routes import alert_api, alert_pages
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
@@ -30,12 +34,38 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DAY_CHECK_S = 30.0
+ALERTS_FILE = "alerts.sqlite3"
 
 
 async def _roll_days(screens: Screens) -> None:
     while True:
         await asyncio.sleep(DAY_CHECK_S)
         screens.roll_day(datetime.now(UTC))
+
+
+def _start_alerts(
+    settings: DashboardSettings, screens: Screens, loop: asyncio.AbstractEventLoop
+) -> AlertService:
+    """Run the alert rules on this hub, telling the screens when an alert changes."""
+    store = AlertStore(settings.state_dir / ALERTS_FILE)
+
+    def changed(site: str) -> None:
+        loop.call_soon_threadsafe(screens.alerts_changed, site)
+
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    service = AlertService(
+        settings.alerts,
+        settings.mqtt,
+        store,
+        RuleBook(policy_lookup(settings.alerts, screens.kind_of), settings.tz()),
+        load_secret_key(settings.state_dir, secret),
+        day_start_in(settings.tz()),
+        on_change=changed,
+        client_id=f"{settings.mqtt_client_id}-alerts",
+    )
+    screens.alert_list = lambda site: [alert.to_json() for alert in store.live(site)]
+    service.start()
+    return service
 
 
 def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> FastAPI:
@@ -46,6 +76,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
         influx = InfluxQL(settings.influx)
         screens = Screens(settings, influx)
         app.state.screens = screens
+        app.state.influx = influx
         loop = asyncio.get_running_loop()
 
         def on_telemetry(telemetry: Telemetry) -> None:
@@ -56,6 +87,10 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
 
         feed = BrokerFeed(settings.mqtt, on_telemetry, on_status, client_id=settings.mqtt_client_id)
         app.state.feed = feed
+        alerts = _start_alerts(settings, screens, loop) if settings.alerts.enabled else None
+        app.state.alerts = alerts
+        app.state.alert_store = alerts.store if alerts is not None else None
+        app.state.policy_of = policy_lookup(settings.alerts, screens.kind_of)
         if watch_broker:
             feed.start()
         roller = asyncio.create_task(_roll_days(screens))
@@ -66,6 +101,9 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
             roller.cancel()
             if watch_broker:
                 feed.stop()
+            if alerts is not None:
+                alerts.stop()
+                alerts.store.close()
             influx.close()
 
     app = FastAPI(
@@ -77,6 +115,8 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
     app.state.settings = settings
     app.include_router(api_router)
     app.include_router(page_router)
+    app.include_router(alert_api)
+    app.include_router(alert_pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from alerts.settings import AlertSettings
 from canteen.cold_units import UnitKind
 from canteen.settings import InfluxSettings, MqttSettings
 from protocol import WasteCategory
@@ -42,6 +44,13 @@ class DashboardSettings(BaseModel):
         description="A probe not listed is a freezer if its name says so, else a fridge.",
     )
     mqtt_client_id: str = Field("canteen-dashboard", title="MQTT client id")
+    state_dir: Path = Field(Path("var"), title="Where the hub keeps SQLite state and its key")
+    secret_key: SecretStr | None = Field(
+        None,
+        title="Key that signs links (CANTEEN_SECRET_KEY)",
+        description="Unset: one is generated at first start and kept in the state folder.",
+    )
+    alerts: AlertSettings = Field(default_factory=AlertSettings, title="Food-safety alerts")
 
     @field_validator("timezone")
     @classmethod

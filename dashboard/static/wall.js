@@ -20,7 +20,7 @@
   }
   useZone(null);
 
-  const state = { offsetMs: 0, dayStartMs: 0, staleAfterMs: 1800000, sparkMs: 6 * 3600000, tiles: new Map(), devices: new Map(), curve: [] };
+  const state = { offsetMs: 0, dayStartMs: 0, staleAfterMs: 1800000, sparkMs: 6 * 3600000, tiles: new Map(), devices: new Map(), curve: [], alerts: [] };
   let source = null;
   let lastHeard = 0;
   let retryMs = 1000;
@@ -79,7 +79,9 @@
     const age = serverNow() - unit.ts_ms;
     const stale = unit.ts_ms === null || age > state.staleAfterMs;
     const shown = stale ? "stale" : unit.state;
-    tile.node.className = `tile state-${shown}`;
+    const alert = state.alerts.find((a) => `${a.device}/${a.sensor}` === tile.node.dataset.key);
+    tile.node.className = `tile state-${shown}${alert ? ` alerted sev-${alert.severity}` : ""}`;
+    tile.node.querySelector(".alert-note").textContent = alert ? alertText(alert) : "";
     const door = tile.node.querySelector(".door");
     if (unit.door_open === null) door.textContent = "";
     else if (unit.door_open) {
@@ -189,6 +191,35 @@
     $("device-list").replaceChildren(...items);
   }
 
+  // --- alerts ---------------------------------------------------------------------------
+  function alertText(alert) {
+    const what = t(`alert_${alert.kind}`, { celsius: alert.value === null ? "–" : number1.format(alert.value) });
+    const state = alert.state === "acknowledged" ? ` · ${t("acknowledged")}` : "";
+    return `${t(`severity_${alert.severity}`)}: ${what}${state}`;
+  }
+
+  function applyAlerts(alerts) {
+    state.alerts = alerts;
+    const banner = $("alert-banner");
+    banner.hidden = alerts.length === 0;
+    banner.className = `alert-banner${alerts.some((a) => a.severity === "critical") ? "" : " sev-warning"}`;
+    $("alert-items").replaceChildren(...alerts.map((alert) => {
+      const item = document.createElement("li");
+      item.className = `${alert.state} sev-${alert.severity}`;
+      item.dataset.alert = alert.id;
+      const since = clockFormat.format(Date.parse(alert.since));
+      item.textContent = `${alert.sensor || alert.device} — ${alertText(alert)} (${t("since", { time: since })})`;
+      if (alert.delivery === "failed") {
+        const note = document.createElement("span");
+        note.className = "undelivered";
+        note.textContent = t("undelivered");
+        item.append(note);
+      }
+      return item;
+    }));
+    for (const tile of state.tiles.values()) refreshTile(tile);
+  }
+
   // --- the stream -------------------------------------------------------------------------
   function applySnapshot(picture) {
     state.offsetMs = picture.now_ms - Date.now();
@@ -199,6 +230,7 @@
     $("history-note").hidden = picture.history_loaded;
     $("cold-tiles").replaceChildren();
     state.tiles.clear();
+    state.alerts = picture.alerts || [];
     state.devices.clear();
     for (const unit of picture.cold) applyUnit(unit, true);
     $("cold-empty").hidden = picture.cold.length > 0;
@@ -206,6 +238,7 @@
     applyWaste(picture.waste);
     for (const device of picture.devices) state.devices.set(device.device, device);
     renderDevices();
+    applyAlerts(picture.alerts || []);
     drawAxis();
   }
 
@@ -215,6 +248,7 @@
       else if (part.dining) applyDining(part.dining, false);
       else if (part.waste) applyWaste(part.waste);
       else if (part.device) applyDevice(part.device);
+      else if (part.alerts) applyAlerts(part.alerts);
     }
   }
 

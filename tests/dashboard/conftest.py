@@ -51,7 +51,7 @@ class RunningDashboard:
 
 @pytest.fixture
 def start_dashboard(
-    mosquitto: LocalMosquitto, influxdb: LocalInfluxDB
+    mosquitto: LocalMosquitto, influxdb: LocalInfluxDB, tmp_path: Path
 ) -> Iterator[Callable[..., RunningDashboard]]:
     """Start dashboards on a given database (and site); stopped at teardown."""
     running: list[RunningDashboard] = []
@@ -63,6 +63,7 @@ def start_dashboard(
             "port": free_port(),
             "timezone": "UTC",
             "mqtt_client_id": f"test-dashboard-{next(_client_ids)}",
+            "state_dir": tmp_path / f"dashboard-{len(running)}",
         }
         dashboard = RunningDashboard(DashboardSettings(**{**values, **overrides})).start()
         running.append(dashboard)
