@@ -36,10 +36,18 @@ class Sender(Protocol):
 class AppriseSender:
     """The real sender: Apprise, with its log kept as the error when a send fails."""
 
-    def send(self, urls: list[str], title: str, body: str) -> None:
-        """Deliver to every URL or raise NotifyError with what Apprise said."""
+    def __init__(self) -> None:
+        # Imported and warmed when the sender is built, not at the first alert: Apprise
+        # loads its plugins at the first URL it parses (about half a second), which the
+        # first notification must not wait for.
         import apprise
 
+        apprise.Apprise().add("json://localhost")
+        self._apprise = apprise
+
+    def send(self, urls: list[str], title: str, body: str) -> None:
+        """Deliver to every URL or raise NotifyError with what Apprise said."""
+        apprise = self._apprise
         notifier = apprise.Apprise()
         for url in urls:
             if not notifier.add(url):
@@ -61,12 +69,14 @@ class Deliverer:
         sender: Sender,
         secret_key: bytes,
         day_start: Callable[[datetime], datetime],
+        on_change: Callable[[str], None] = lambda _site: None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._sender = sender
         self._key = secret_key
         self._day_start = day_start
+        self._on_change = on_change
 
     def link(self, alert_id: int, now: datetime) -> str:
         """The signed acknowledgement link for an alert."""
@@ -74,10 +84,18 @@ class Deliverer:
         return f"{self._settings.public_url.rstrip('/')}/a/{token}"
 
     def run_due(self, now: datetime) -> int:
-        """Try every due delivery once; return how many were sent."""
+        """Try every due delivery once; return how many were sent.
+
+        A site whose alert changed its delivery state (delivered, retrying, failed) is
+        told through `on_change`, so the wall screen shows a failed notification.
+        """
         sent = 0
         for delivery in self._store.due_deliveries(now):
+            before = self._store.get(delivery.alert_id).delivery
             sent += self._deliver(delivery, now)
+            after = self._store.get(delivery.alert_id)
+            if after.delivery != before:
+                self._on_change(after.key.site)
         return sent
 
     def _deliver(self, delivery: Delivery, now: datetime) -> bool:

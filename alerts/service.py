@@ -95,7 +95,9 @@ class AlertService:
         self.settings = settings
         self.store = store
         self.secret_key = secret_key
-        deliverer = Deliverer(settings, store, sender or AppriseSender(), secret_key, day_start)
+        deliverer = Deliverer(
+            settings, store, sender or AppriseSender(), secret_key, day_start, on_change
+        )
         self.deliverer = deliverer
         self.engine = AlertEngine(settings, rules, store, deliverer, on_change)
         self._mqtt = mqtt_settings
@@ -123,11 +125,13 @@ class AlertService:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the worker and disconnect (the broker keeps the session)."""
-        self._stop.set()
-        self._thread.join(10)
+        """Disconnect (the broker keeps the session), then judge what came in, and stop."""
+        # Disconnect first: a message paho has acknowledged is in the queue, and the
+        # worker empties the queue before it ends, so a restart loses no reading.
         self._client.disconnect()
         self._client.loop_stop()
+        self._stop.set()
+        self._thread.join(10)
 
     def submit(self, action: Callable[[AlertEngine], None]) -> None:
         """Run something on the engine's thread (a person's acknowledgement, a test)."""
@@ -149,7 +153,7 @@ class AlertService:
 
     def _run(self) -> None:
         next_tick = 0.0
-        while not self._stop.is_set():
+        while not (self._stop.is_set() and self._work.empty()):
             try:
                 kind, item = self._work.get(timeout=self.settings.tick_s / 2)
             except queue.Empty:

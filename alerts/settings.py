@@ -34,7 +34,13 @@ class AlertSettings(BaseModel):
     link_valid: timedelta = Field(timedelta(hours=24), title="An acknowledgement link works for")
     max_attempts: int = Field(8, ge=1, le=50, title="Tries per notification")
     first_retry: timedelta = Field(timedelta(seconds=30), title="First retry after")
-    tick_s: float = Field(1.0, gt=0, le=60, title="Seconds between rule checks")
+    tick_s: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        title="Seconds between rule checks",
+        description="A delay that elapses with no new reading is noticed this much later.",
+    )
     units: dict[str, UnitPolicy] = Field(
         default_factory=dict, title="Rules of a unit by sensor name, replacing its kind's"
     )

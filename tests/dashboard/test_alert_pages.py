@@ -202,3 +202,37 @@ def test_the_wall_screen_shows_the_alert_and_the_phone_page_acknowledges_it(
     phone.screenshot(path=str(_shots(tmp_path) / "phone-alert.png"), full_page=True)
     expect(banner.locator(f'li[data-alert="{alert["id"]}"]')).to_contain_text("acknowledged")
     context.close()
+
+
+@pytest.mark.browser
+def test_the_wall_screen_says_when_an_alert_could_not_be_notified(
+    chromium: Browser,
+    start_dashboard: Callable[..., RunningDashboard],
+    influx_database: str,
+    publisher: Publish,
+    endpoint: NotifyEndpoint,
+) -> None:
+    site = "alert-undelivered-site"
+    endpoint.status = 500  # the notification service is down
+    settings = _alert_settings(endpoint, max_attempts=1)
+    dashboard = start_dashboard(influx_database, default_site=site, alerts=settings)
+    context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+    wall = context.new_page()
+    wall.goto(dashboard.url)
+    expect(wall.locator("#link")).to_have_text("Live", timeout=15_000)
+
+    def alerted() -> list[dict[str, Any]]:
+        _fridge(publisher, site, 11.0)
+        return _live(dashboard, site)
+
+    alert = wait_until(alerted, timeout=20, interval=0.3, message="an alert")[0]
+    record = wait_until(
+        lambda: (
+            httpx.get(f"{dashboard.url}/api/alerts/{alert['id']}").json()["delivery"] == "failed"
+        ),
+        message="the delivery to fail",
+    )
+    assert record
+    item = wall.locator(f'#alert-banner li[data-alert="{alert["id"]}"]')
+    expect(item.locator(".undelivered")).to_have_text("notification not delivered")
+    context.close()
