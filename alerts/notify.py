@@ -52,7 +52,7 @@ class AppriseSender:
         for url in urls:
             if not notifier.add(url):
                 raise NotifyError(f"not a notification URL Apprise knows: {url.split(':')[0]}://…")
-        with apprise.LogCapture(level=logging.WARNING) as log:  # type: ignore[no-untyped-call]
+        with apprise.LogCapture(level=logging.WARNING) as log:
             delivered = notifier.notify(title=title, body=body)
             said = log.getvalue().strip().splitlines()
         if not delivered:

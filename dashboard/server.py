@@ -23,6 +23,7 @@ from alerts.service import AlertService, day_start_in, load_secret_key, policy_l
 from alerts.store import AlertStore
 from canteen.local_services import check_port_free
 from dashboard.alert_routes import alert_api, alert_pages
+from dashboard.haccp_routes import haccp_router
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
@@ -117,6 +118,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
     app.include_router(page_router)
     app.include_router(alert_api)
     app.include_router(alert_pages)
+    app.include_router(haccp_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, tzinfo
+import re
+from datetime import datetime, time, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -51,6 +52,12 @@ class DashboardSettings(BaseModel):
         description="Unset: one is generated at first start and kept in the state folder.",
     )
     alerts: AlertSettings = Field(default_factory=AlertSettings, title="Food-safety alerts")
+    haccp_check_times: list[time] = Field(
+        default_factory=lambda: [time(8, 0), time(14, 0)],
+        title="Check times of the HACCP temperature log (kitchen time, 'HH:MM')",
+        description="The log shows each unit's last reading at or before each time, no older "
+        "than 15 minutes. Quote them in YAML: unquoted, 14:00 reads as the number 840.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -60,6 +67,19 @@ class DashboardSettings(BaseModel):
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError) as err:
                 raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Shanghai)") from err
+        return value
+
+    @field_validator("haccp_check_times", mode="before")
+    @classmethod
+    def _times_of_day(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, int | float):
+                raise ValueError(
+                    f"{item} is not a time of day: quote check times ('14:00'); "
+                    "unquoted, YAML reads 14:00 as the number 840"
+                )
+            if isinstance(item, str) and not re.fullmatch(r"\d\d:\d\d(:\d\d)?", item):
+                raise ValueError(f"{item!r} is not a kitchen time of day like '08:00'")
         return value
 
     def zone_name(self) -> str | None:
