@@ -1,7 +1,8 @@
 """Turn rule verdicts into alert records and notifications; escalate what nobody answers.
 
-Single-threaded by design: the alert service calls it from one worker thread. After every
-batch the rules' memory is saved, so a restart mid-excursion neither forgets the time
+Single-threaded by design: the alert service calls it from one worker thread. The rules'
+memory is saved with every change they make, and at the next tick after readings that
+only moved it (an excursion's start), so a restart mid-excursion neither forgets the time
 already spent out of range nor opens (or notifies) the same alert twice: the store also
 allows only one unresolved alert per unit and kind.
 """
@@ -39,11 +40,13 @@ class AlertEngine:
         self.store = store
         self._deliverer = deliverer
         self._on_change = on_change
+        self._unsaved = False
         rules.restore(store.rule_state())
 
     def telemetry(self, telemetry: Telemetry, received: datetime) -> None:
         """Readings from a device."""
         topic = telemetry.topic
+        self._unsaved = True
         self._apply(
             self.rules.readings(
                 topic.site, topic.device, telemetry.readings, telemetry.sent, received
@@ -53,13 +56,23 @@ class AlertEngine:
 
     def status(self, site: str, device: str, status: Status, received: datetime) -> None:
         """A device's status message."""
+        self._unsaved = True
         self._apply(self.rules.status(site, device, status, received), received)
 
     def tick(self, now: datetime) -> None:
         """Time passing: delays, escalations, reminders, notifications due."""
         self._apply(self.rules.tick(now), now)
+        self.flush()
         self._escalate(now)
         self._deliverer.run_due(now)
+
+    def flush(self) -> None:
+        """Save what the rules remember, if readings moved it since the last save."""
+        # Not on every message: the whole state is written, which at a busy hub's
+        # message rate would cost more than the rules themselves.
+        if self._unsaved:
+            self.store.save_rule_state(self.rules.state())
+            self._unsaved = False
 
     def _apply(self, changes: list[AlertChange], now: datetime) -> None:
         if not changes:
@@ -69,7 +82,8 @@ class AlertEngine:
                 self._record(change, now)
             except Exception:  # one alert's trouble must not stop the others
                 logger.exception("cannot record %s", change)
-        self.store.save_rule_state(self.rules.state())
+        self._unsaved = True
+        self.flush()
         self._deliverer.run_due(now)
 
     def _record(self, change: AlertChange, now: datetime) -> None:
@@ -83,6 +97,11 @@ class AlertEngine:
                 logger.warning(
                     "alert %d opened: %s %s", alert.id, change.key.text(), change.severity
                 )
+            elif live.cleared_at is not None:
+                # back out of range while a critical alert waits for its corrective action
+                self.store.reopen(live.id, change.value, now)
+                self.store.queue_delivery(live.id, "duty", "open", now)
+                logger.warning("alert %d out of range again: %s", live.id, change.key.text())
             elif RANK[change.severity] > RANK[live.severity]:
                 self.store.raise_severity(live.id, change.severity, change.value, now)
                 self.store.queue_delivery(live.id, "duty", "severity", now)

@@ -32,9 +32,12 @@ def verify(key: bytes, token: str, now: datetime) -> int:
     """The alert id a token is for; LinkError if it is not genuine or has expired."""
     try:
         alert_id, expires, signature = token.split(".")
-        payload = f"{int(alert_id)}.{int(expires)}"
     except ValueError as err:
         raise LinkError("this link is damaged") from err
+    if not token.isascii():
+        raise LinkError("this link is damaged")
+    # The signature covers the text as sent, so "042" or "+42" is not taken for "42".
+    payload = f"{alert_id}.{expires}"
     if not hmac.compare_digest(signature, _signature(key, payload)):
         raise LinkError("this link is not genuine")
     if now.timestamp() > int(expires):

@@ -168,6 +168,7 @@ class AlertService:
                     self.engine.tick(datetime.now(UTC))
             except Exception:  # the worker's top level: log and keep going
                 logger.exception("alert worker step failed")
+        self.engine.flush()  # what the last readings taught the rules, for the next start
 
     def _handle(self, topic_text: str, payload: bytes, received: datetime) -> None:
         try:

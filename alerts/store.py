@@ -305,6 +305,14 @@ class AlertStore:
             (alert_id, now, "rules", "severity raised", f"{severity.value}, value {value}"),
         )
 
+    def reopen(self, alert_id: int, value: float | None, now: datetime) -> None:
+        """A cleared alert, still waiting for its corrective action, whose condition is back."""
+        self._change(
+            "UPDATE alerts SET cleared_at = NULL, value = ? WHERE id = ?",
+            (value, alert_id),
+            (alert_id, now, "rules", "out of range again", f"value {value}"),
+        )
+
     def acknowledge(self, alert_id: int, who: str, now: datetime) -> Alert:
         """Someone has seen it and is dealing with it."""
         alert = self.get(alert_id)
@@ -364,13 +372,14 @@ class AlertStore:
 
     def mark(self, alert_id: int, column: str, now: datetime) -> None:
         """Note that an escalation or a reminder went out."""
-        if column not in ("escalated_at", "last_reminder_at"):
+        action = {"escalated_at": "escalated", "last_reminder_at": "reminded"}.get(column)
+        if action is None:
             raise ValueError(column)
-        with self._lock:
-            self._db.execute(
-                f"UPDATE alerts SET {column} = ? WHERE id = ?",  # noqa: S608 (fixed names)
-                (now.astimezone(UTC).isoformat(), alert_id),
-            )
+        self._change(
+            f"UPDATE alerts SET {column} = ? WHERE id = ?",  # noqa: S608 (fixed names)
+            (now.astimezone(UTC).isoformat(), alert_id),
+            (alert_id, now, "rules", action),
+        )
 
     # --- deliveries -------------------------------------------------------------------------
     def queue_delivery(self, alert_id: int, role: str, purpose: str, now: datetime) -> None:
@@ -415,6 +424,8 @@ class AlertStore:
                     delivery.id,
                 ),
             )
+            if status == "skipped":  # nothing needed sending: the summary stands
+                return
             summary = {"sent": "delivered", "pending": "retrying"}.get(status, "failed")
             self._db.execute(
                 "UPDATE alerts SET delivery = ? WHERE id = ?", (summary, delivery.alert_id)

@@ -23,7 +23,7 @@ from alerts.settings import AlertSettings
 from canteen.settings import InfluxSettings
 from protocol import Channel, TemperatureReading, device_topic, encode_telemetry
 from tests.dashboard.conftest import RunningDashboard
-from tests.notify_endpoint import NotifyEndpoint
+from tests.notify_endpoint import NotificationEndpoint
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -40,13 +40,13 @@ def _shots(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def endpoint() -> Iterator[NotifyEndpoint]:
-    server = NotifyEndpoint().start()
+def endpoint() -> Iterator[NotificationEndpoint]:
+    server = NotificationEndpoint().start()
     yield server
     server.close()
 
 
-def _alert_settings(endpoint: NotifyEndpoint, **overrides: Any) -> AlertSettings:
+def _alert_settings(endpoint: NotificationEndpoint, **overrides: Any) -> AlertSettings:
     fast = UnitPolicy(
         warning_c=5.0,
         warning_delay=timedelta(seconds=1),
@@ -78,7 +78,7 @@ def _live(dashboard: RunningDashboard, site: str) -> list[dict[str, Any]]:
 
 
 def _raise_excursion(
-    publish: Publish, dashboard: RunningDashboard, endpoint: NotifyEndpoint, site: str
+    publish: Publish, dashboard: RunningDashboard, endpoint: NotificationEndpoint, site: str
 ) -> tuple[dict[str, Any], str]:
     """Keep a fridge at 9 °C until the alert is open and its notification came; both back."""
 
@@ -87,7 +87,7 @@ def _raise_excursion(
         return [a for a in _live(dashboard, site) if a["severity"] == "critical"]
 
     alert = wait_until(alerted, timeout=20, interval=0.3, message="a critical alert")[0]
-    message = wait_until(lambda: endpoint.messages("duty"), message="the duty notification")[0]
+    message = wait_until(lambda: endpoint.received("duty"), message="the duty notification")[0]
     found = LINK.search(message["message"])
     assert found, f"no acknowledgement link in {message!r}"
     return alert, found.group(0)
@@ -97,14 +97,14 @@ def test_an_alert_is_acknowledged_and_closed_from_its_signed_link(
     start_dashboard: Callable[..., RunningDashboard],
     influx_database: str,
     publisher: Publish,
-    endpoint: NotifyEndpoint,
+    endpoint: NotificationEndpoint,
 ) -> None:
     site = "alert-link-site"
     dashboard = start_dashboard(
         influx_database, default_site=site, alerts=_alert_settings(endpoint)
     )
     alert, link = _raise_excursion(publisher, dashboard, endpoint, site)
-    message = endpoint.messages("duty")[0]
+    message = endpoint.received("duty")[0]
     assert "fridge-1" in message["message"]
     assert "9.0 °C" in message["message"]
 
@@ -153,11 +153,11 @@ def test_an_alert_is_acknowledged_and_closed_from_its_signed_link(
     ]
     assert _live(dashboard, site) == []
     wait_until(
-        lambda: any("RESOLVED" in m["title"] for m in endpoint.messages("duty")),
+        lambda: any("RESOLVED" in m["title"] for m in endpoint.received("duty")),
         message="the resolution notice",
     )
     assert (
-        len([m for m in endpoint.messages("duty") if m["title"].startswith(f"[{site}] ALERT")]) == 1
+        len([m for m in endpoint.received("duty") if m["title"].startswith(f"[{site}] ALERT")]) == 1
     )
 
 
@@ -170,7 +170,7 @@ def test_the_wall_screen_shows_the_alert_and_the_phone_page_acknowledges_it(
     start_dashboard: Callable[..., RunningDashboard],
     influx_database: str,
     publisher: Publish,
-    endpoint: NotifyEndpoint,
+    endpoint: NotificationEndpoint,
 ) -> None:
     site = "alert-wall-site"
     start_ingest(v1_influx)  # the phone page charts the unit's readings from InfluxDB
@@ -210,10 +210,10 @@ def test_the_wall_screen_says_when_an_alert_could_not_be_notified(
     start_dashboard: Callable[..., RunningDashboard],
     influx_database: str,
     publisher: Publish,
-    endpoint: NotifyEndpoint,
+    endpoint: NotificationEndpoint,
 ) -> None:
     site = "alert-undelivered-site"
-    endpoint.status = 500  # the notification service is down
+    endpoint.failures = 1_000  # the notification service is down
     settings = _alert_settings(endpoint, max_attempts=1)
     dashboard = start_dashboard(influx_database, default_site=site, alerts=settings)
     context = chromium.new_context(viewport={"width": 1920, "height": 1080})
