@@ -15,11 +15,13 @@ TEXT = {
         AlertKind.SENSOR_SILENT: "{sensor}: no reading for {minutes} min",
         AlertKind.DEVICE_OFFLINE: "{device} is offline (for {minutes} min)",
         AlertKind.CLOCK: "{device}: its clock is wrong",
+        AlertKind.CLOCK_UNSYNCED: "{device}: its clock is not synchronised (NTP)",
         "open": "ALERT",
         "severity": "SEVERITY NOW CRITICAL",
         "reminder": "STILL NOT ACKNOWLEDGED",
         "escalation": "NOT ACKNOWLEDGED, ESCALATED",
         "resolved": "RESOLVED",
+        "back": "{what}: back to normal",
         "acknowledge": "Acknowledge: {link}",
         "warning": "warning",
         "critical": "critical",
@@ -31,11 +33,13 @@ TEXT = {
         AlertKind.SENSOR_SILENT: "{sensor}：已 {minutes} 分钟无读数",
         AlertKind.DEVICE_OFFLINE: "{device} 已离线（{minutes} 分钟）",
         AlertKind.CLOCK: "{device}：设备时钟不准",
+        AlertKind.CLOCK_UNSYNCED: "{device}：设备时钟未同步（NTP）",
         "open": "告警",
         "severity": "已升级为严重",
         "reminder": "仍未确认",
         "escalation": "未确认，已通知主管",
         "resolved": "已恢复",
+        "back": "{what}：已恢复正常",
         "acknowledge": "确认处理：{link}",
         "warning": "警告",
         "critical": "严重",
@@ -48,6 +52,9 @@ def compose(alert: Alert, purpose: str, link: str, now: datetime, language: str)
     words = TEXT.get(language, TEXT["en"])
     key = alert.key
     minutes = max(0, int((now - alert.since).total_seconds() // 60))
+    if purpose == "resolved":  # not the last value out of range: that reads as still warm
+        what = str(words["back"]).format(what=key.sensor or key.device)
+        return f"[{key.site}] {words[purpose]}: {what}", what
     what = str(words[key.kind]).format(
         sensor=key.sensor,
         device=key.device,

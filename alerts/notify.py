@@ -124,6 +124,9 @@ class Deliverer:
             self._sender.send(urls, title, body)
         except NotifyError as err:
             return self._failed(delivery, now, str(err))
+        except Exception as err:  # a plugin's own bug is a failed try too, never a stuck queue
+            logger.exception("alert %d: the notification raised", alert.id)
+            return self._failed(delivery, now, f"{type(err).__name__}: {err}")
         self._store.delivery_result(delivery, "sent", now)
         return True
 

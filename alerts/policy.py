@@ -65,3 +65,5 @@ DEFAULT_POLICIES: dict[UnitKind, UnitPolicy] = {
 }
 CLOCK_SKEW_LIMIT = timedelta(minutes=2)
 """A device whose clock is further off than this raises a clock alert (PROTOCOL.md)."""
+CLOCK_HOLD = timedelta(minutes=5)
+"""How long a clock must stay wrong (or unsynchronised) before it is an alert."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Literal
 
-from alerts.policy import CLOCK_SKEW_LIMIT, UnitPolicy
+from alerts.policy import CLOCK_HOLD, CLOCK_SKEW_LIMIT, UnitPolicy
 from protocol import DoorReading, Reading, Status, TemperatureReading
 
 OFFLINE_GRACE = timedelta(minutes=5)
@@ -31,6 +31,7 @@ class AlertKind(StrEnum):
     SENSOR_SILENT = "sensor_silent"
     DEVICE_OFFLINE = "device_offline"
     CLOCK = "clock"
+    CLOCK_UNSYNCED = "clock_unsynced"
 
 
 class Severity(StrEnum):
@@ -120,9 +121,9 @@ class RuleBook:
             elif isinstance(reading, DoorReading):
                 changes += self._door(site, device, reading)
         skew = abs((received - sent).total_seconds())
+        key = AlertKey(site, device, "", AlertKind.CLOCK)
         changes += self._clock(
-            site,
-            device,
+            key,
             received,
             skew > CLOCK_SKEW_LIMIT.total_seconds(),
             skew <= CLOCK_SKEW_LIMIT.total_seconds() / 2,
@@ -146,7 +147,12 @@ class RuleBook:
         ts, celsius = reading.ts, float(reading.celsius)
         changes = self._seen(site, device, reading.sensor, ts)
         watch = self._watch(AlertKey(site, device, reading.sensor, AlertKind.TEMPERATURE))
+        key = AlertKey(site, device, reading.sensor, AlertKind.TEMPERATURE)
         if self._in_defrost(policy, ts):
+            # Defrost warms the unit for a while, never this far: the at-once limit holds.
+            if policy.beyond(celsius, policy.immediate_c):
+                watch.value = celsius
+                return changes + self._raise(key, watch, Severity.CRITICAL, ts)
             if watch.raised is None:
                 watch.since = watch.critical_since = None
             return changes
@@ -155,7 +161,6 @@ class RuleBook:
         crit = policy.beyond(celsius, policy.critical_c)
         watch.since = (watch.since or ts) if warn else None
         watch.critical_since = (watch.critical_since or ts) if crit else None
-        key = AlertKey(site, device, reading.sensor, AlertKind.TEMPERATURE)
         if watch.raised is not None:
             inner = policy.warning_c if policy.warning_c is not None else policy.critical_c
             if policy.back_in_range(celsius, inner):
@@ -221,17 +226,26 @@ class RuleBook:
         return []
 
     def _clock(
-        self, site: str, device: str, now: datetime, wrong: bool, right: bool, skew: float | None
+        self, key: AlertKey, now: datetime, wrong: bool, right: bool, skew: float | None
     ) -> list[AlertChange]:
-        key = AlertKey(site, device, "", AlertKind.CLOCK)
+        """Raise only when the clock stays wrong for CLOCK_HOLD.
+
+        Messages the broker kept while the hub was down arrive late, so they look like a
+        device clock that is behind; they drain in seconds, and the first live message
+        shows the true skew. A clock that is really wrong stays wrong.
+        """
         watch = self._watch(key)
         if wrong:
             watch.since = watch.since or now
             watch.value = skew
-            return self._raise(key, watch, Severity.WARNING, now)
-        if right and watch.raised is not None:
-            watch.raised, watch.since = None, None
-            return [AlertChange(key, "clear", Severity.WARNING, now, skew)]
+            if now - watch.since >= CLOCK_HOLD:
+                return self._raise(key, watch, Severity.WARNING, watch.since)
+            return []
+        if right:
+            watch.since = None
+            if watch.raised is not None:
+                watch.raised = None
+                return [AlertChange(key, "clear", Severity.WARNING, now, skew)]
         return []
 
     # --- status ---------------------------------------------------------------------------
@@ -265,9 +279,9 @@ class RuleBook:
                     fault_key, self._watch(fault_key), Severity.WARNING, received
                 )
             if status.clock_synced is not None:
-                changes += self._clock(
-                    site, device, received, not status.clock_synced, status.clock_synced, None
-                )
+                synced = status.clock_synced
+                unsynced = AlertKey(site, device, "", AlertKind.CLOCK_UNSYNCED)
+                changes += self._clock(unsynced, received, not synced, synced, None)
         return changes
 
     # --- time passing ---------------------------------------------------------------------

@@ -15,13 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time
 from pathlib import Path
 from time import monotonic
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from typing import Any, cast
 
 from alerts.engine import AlertEngine, OnChange
 from alerts.notify import AppriseSender, Deliverer, Sender
@@ -30,8 +24,9 @@ from alerts.rules import RuleBook
 from alerts.settings import AlertSettings
 from alerts.store import AlertStore
 from canteen.cold_units import UnitKind
-from canteen.mqtt_login import configure_credentials
 from canteen.settings import MqttSettings
+from ingest.inbox import MqttInbox
+from ingest.pipeline import Inbound
 from protocol import (
     Channel,
     ProtocolError,
@@ -39,12 +34,13 @@ from protocol import (
     parse_status,
     parse_telemetry,
     parse_topic,
-    subscription,
 )
 
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = "secret.key"  # noqa: S105  (a file name, not a secret)
+SESSION_EXPIRY_S = 7 * 24 * 3600
+"""How long the broker keeps what arrives for the alert service while the hub is down."""
 
 
 def load_secret_key(state_dir: Path, configured: str | None) -> bytes:
@@ -101,67 +97,51 @@ class AlertService:
         self.deliverer = deliverer
         self.engine = AlertEngine(settings, rules, store, deliverer, on_change)
         self._mqtt = mqtt_settings
-        self._work: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # Messages and calls share one queue, so a call runs in order with the messages.
+        self._work: queue.Queue[Inbound | Callable[[AlertEngine], None]] = queue.Queue()
         self._stop = threading.Event()
-        self.subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        self._inbox = MqttInbox(
+            mqtt_settings,
+            cast("queue.Queue[Inbound]", self._work),  # the inbox only puts messages
+            lambda: datetime.now(UTC),
+            client_id=client_id,
+            session_expiry_s=SESSION_EXPIRY_S,
+            role="alert service",
         )
-        configure_credentials(self._client, mqtt_settings)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_: self.subscribed.set()
+        self.subscribed = self._inbox.subscribed
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
     def start(self) -> None:
         """Connect and start the worker."""
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = 24 * 3600
-        self._client.connect_async(
-            self._mqtt.host, self._mqtt.port, keepalive=30, clean_start=False, properties=properties
-        )
-        self._client.loop_start()
+        self._inbox.start()
         self._thread.start()
 
     def stop(self) -> None:
         """Disconnect (the broker keeps the session), then judge what came in, and stop."""
-        # Disconnect first: a message paho has acknowledged is in the queue, and the
-        # worker empties the queue before it ends, so a restart loses no reading.
-        self._client.disconnect()
-        self._client.loop_stop()
+        # Disconnect first, then judge what is queued: its acknowledgements no longer reach
+        # the broker, which sends those messages again at the next start. Judging a reading
+        # twice is harmless; never judging it would not be.
+        self._inbox.stop()
         self._stop.set()
         self._thread.join(10)
 
     def submit(self, action: Callable[[AlertEngine], None]) -> None:
         """Run something on the engine's thread (a person's acknowledgement, a test)."""
-        self._work.put(("call", action))
-
-    def _on_connect(
-        self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
-    ) -> None:
-        if reason.is_failure:
-            logger.error("the broker refused the alert service: %s", reason)
-            return
-        root = self._mqtt.root
-        client.subscribe(
-            [(subscription(Channel.TELEMETRY, root), 1), (subscription(Channel.STATUS, root), 1)]
-        )
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: Any) -> None:
-        self._work.put(("message", (message.topic, bytes(message.payload), datetime.now(UTC))))
+        self._work.put(action)
 
     def _run(self) -> None:
         next_tick = 0.0
         while not (self._stop.is_set() and self._work.empty()):
             try:
-                kind, item = self._work.get(timeout=self.settings.tick_s / 2)
-            except queue.Empty:
-                kind, item = "", None
-            try:
-                if kind == "message":
-                    self._handle(*item)
-                elif kind == "call":
+                try:
+                    item = self._work.get(timeout=self.settings.tick_s / 2)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, Inbound):
+                    self._handle(item)
+                    # Acknowledged only once judged, so a crash makes the broker send it again.
+                    self._inbox.ack(item)
+                elif item is not None:
                     item(self.engine)
                 if monotonic() >= next_tick:
                     next_tick = monotonic() + self.settings.tick_s
@@ -170,15 +150,17 @@ class AlertService:
                 logger.exception("alert worker step failed")
         self.engine.flush()  # what the last readings taught the rules, for the next start
 
-    def _handle(self, topic_text: str, payload: bytes, received: datetime) -> None:
+    def _handle(self, message: Inbound) -> None:
         try:
-            topic = parse_topic(topic_text, self._mqtt.root)
+            topic = parse_topic(message.topic, self._mqtt.root)
+            received = message.received
             if topic.channel is Channel.TELEMETRY:
-                self.engine.telemetry(parse_telemetry(topic, payload, received), received)
+                self.engine.telemetry(parse_telemetry(topic, message.payload, received), received)
             elif topic.channel is Channel.STATUS:
-                self.engine.status(topic.site, topic.device, parse_status(topic, payload), received)
+                status = parse_status(topic, message.payload)
+                self.engine.status(topic.site, topic.device, status, received)
         except (TopicError, ProtocolError) as err:
-            logger.debug("alerts skipped a message on %s: %s", topic_text, err)
+            logger.debug("alerts skipped a message on %s: %s", message.topic, err)
 
 
 def day_start_in(tz: Any) -> Callable[[datetime], datetime]:

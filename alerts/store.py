@@ -315,15 +315,16 @@ class AlertStore:
 
     def acknowledge(self, alert_id: int, who: str, now: datetime) -> Alert:
         """Someone has seen it and is dealing with it."""
-        alert = self.get(alert_id)
-        if alert.state != "open":
-            raise AlertError(f"alert {alert_id} is {alert.state}, not open")
-        self._change(
-            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?"
-            " WHERE id = ?",
-            (now.astimezone(UTC).isoformat(), who, alert_id),
-            (alert_id, now, who, "acknowledged"),
-        )
+        with self._lock:  # checked and changed under one lock: two phones, one name
+            alert = self.get(alert_id)
+            if alert.state != "open":
+                raise AlertError(f"alert {alert_id} is {alert.state}, not open")
+            self._change(
+                "UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?,"
+                " acknowledged_by = ? WHERE id = ?",
+                (now.astimezone(UTC).isoformat(), who, alert_id),
+                (alert_id, now, who, "acknowledged"),
+            )
         return self.get(alert_id)
 
     def record_action(self, alert_id: int, who: str, text: str, now: datetime) -> Alert:

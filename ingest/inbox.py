@@ -42,12 +42,14 @@ class MqttInbox:
         client_id: str = "canteen-ingest",
         receive_maximum: int = 1000,
         session_expiry_s: int = 7 * 24 * 3600,
+        role: str = "ingest",
     ) -> None:
         self._settings = settings
         self._inbox = inbox
         self._clock = clock
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
+        self._role = role
         self._generation = 0
         self._lock = threading.Lock()
         self.connected = threading.Event()
@@ -102,9 +104,10 @@ class MqttInbox:
     ) -> None:
         if reason_code.is_failure:
             logger.error(
-                "the broker at %s refused the ingest: %s; check the user and password in "
+                "the broker at %s refused the %s: %s; check the user and password in "
                 "CANTEEN_MQTT_URL and the broker's ACL",
                 self._settings.url(),
+                self._role,
                 reason_code,
             )
             return
@@ -119,7 +122,7 @@ class MqttInbox:
             ]
         )
         self.connected.set()
-        logger.info("ingest connected to %s", self._settings.url())
+        logger.info("%s connected to %s", self._role, self._settings.url())
 
     def _on_subscribe(
         self,
@@ -131,7 +134,7 @@ class MqttInbox:
     ) -> None:
         refused = [code for code in reason_codes if code.is_failure]
         if refused:
-            logger.error("the broker refused the ingest's subscriptions: %s", refused)
+            logger.error("the broker refused the %s's subscriptions: %s", self._role, refused)
             return
         self.subscribed.set()
 
@@ -153,7 +156,7 @@ class MqttInbox:
         self.connected.clear()
         self.subscribed.clear()
         if reason_code.is_failure:
-            logger.warning("ingest lost the broker (%s); reconnecting", reason_code)
+            logger.warning("%s lost the broker (%s); reconnecting", self._role, reason_code)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:

@@ -170,3 +170,43 @@ def test_the_message_names_the_unit_temperature_and_minutes_and_carries_the_link
     assert links.verify(SECRET, token, now + timedelta(hours=23)) == alert.id
     with pytest.raises(links.LinkError, match="expired"):
         links.verify(SECRET, token, now + timedelta(hours=24, seconds=1))
+
+
+class BrokenSender:
+    """A notification plugin with a bug of its own: it raises something unexpected."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def send(self, urls: list[str], title: str, body: str) -> None:
+        self.attempts += 1
+        raise KeyError("plugin bug")
+
+
+def test_a_sender_raising_anything_counts_as_a_failed_try_and_others_still_go(
+    store: AlertStore, make_deliverer: MakeDeliverer
+) -> None:
+    broken = BrokenSender()
+    first = store.open(FRIDGE, Severity.CRITICAL, T0, 9.0, T0)
+    other = AlertKey(FRIDGE.site, FRIDGE.device, "fridge-2", AlertKind.TEMPERATURE)
+    second = store.open(other, Severity.CRITICAL, T0, 9.5, T0)
+    store.queue_delivery(first.id, "duty", "open", T0)
+    store.queue_delivery(second.id, "duty", "open", T0)
+    make_deliverer(broken, max_attempts=2).run_due(T0)
+    assert broken.attempts == 2, "the second delivery was still tried"
+    assert [d["attempts"] for d in store.deliveries(first.id)] == [1]
+    assert "KeyError" in store.deliveries(first.id)[0]["error"]
+    assert store.get(first.id).delivery == "retrying"
+
+
+def test_a_resolution_notice_says_back_to_normal_not_the_old_temperature(
+    store: AlertStore, make_deliverer: MakeDeliverer
+) -> None:
+    sender = RecordingSender()
+    alert = store.open(FRIDGE, Severity.WARNING, T0, 6.5, T0)
+    store.clear(alert.id, T0 + timedelta(minutes=40))
+    store.queue_delivery(alert.id, "duty", "resolved", T0 + timedelta(minutes=40))
+    make_deliverer(sender).run_due(T0 + timedelta(minutes=40))
+    [(_, title, body)] = sender.sent
+    assert "back to normal" in title
+    assert "6.5" not in title + body
