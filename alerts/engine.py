@@ -110,7 +110,9 @@ class AlertEngine:
         else:
             if live is None or live.cleared_at is not None:
                 return
-            self.store.clear(live.id, now)
+            # Back to normal when the reading says so (not when it arrived: a replayed
+            # backlog must not stretch the excursion in the HACCP log); never before it began.
+            self.store.clear(live.id, max(change.since, live.since))
             self.store.queue_delivery(live.id, "duty", "resolved", now)
             logger.info("alert %d back to normal", live.id)
         self._on_change(change.key.site)

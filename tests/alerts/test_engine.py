@@ -139,3 +139,16 @@ def test_a_cleared_critical_alert_out_of_range_again_is_notified_again(
     assert store.get(alert.id).state == "open", "still out of range"
     run(engine, 3.5, T0 + 6 * MINUTE, T0 + 6 * MINUTE)
     assert store.get(alert.id).state == "resolved"
+
+
+def test_back_to_normal_is_when_the_reading_was_taken_not_when_it_arrived(
+    store: AlertStore,
+) -> None:
+    engine = engine_on(store, RecordingSender())
+    run(engine, 6.0, T0, T0 + 31 * MINUTE)
+    [alert] = store.live()
+    back, arrived = T0 + 40 * MINUTE, T0 + 95 * MINUTE  # replayed from the edge's outbox
+    readings = (TemperatureReading(sensor="fridge-1", ts=back, celsius=3.0),)
+    engine.telemetry(Telemetry(TOPIC, 2, arrived, readings, ()), arrived)
+    cleared = store.get(alert.id)
+    assert (cleared.state, cleared.cleared_at) == ("resolved", back)
