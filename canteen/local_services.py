@@ -22,6 +22,7 @@ from types import TracebackType
 
 import urllib3
 
+from canteen.provision.mosquitto_conf import BrokerSecrets, Placement, localise
 from canteen.settings import SettingsError
 
 BROKER_DIR = Path(__file__).resolve().parent.parent / "broker"
@@ -193,7 +194,11 @@ def _accepts(host: str, port: int) -> bool:
 
 
 class LocalMosquitto(LocalService):
-    """Mosquitto with the project's `broker/conf.d` limits, anonymous on loopback only."""
+    """Mosquitto with the project's `broker/conf.d` limits, anonymous on loopback only.
+
+    With `secrets`, it runs broker/mosquitto.conf itself instead (no anonymous access,
+    password and ACL files, a TLS listener on `tls_port`), both listeners on loopback.
+    """
 
     name = "mosquitto"
 
@@ -204,11 +209,16 @@ class LocalMosquitto(LocalService):
         extra: str = "",
         *,
         die_with_parent: bool = False,
+        secrets: BrokerSecrets | None = None,
+        tls_port: int | None = None,
     ) -> None:
         super().__init__(workdir, port, die_with_parent=die_with_parent)
         self.config_path = workdir / "mosquitto.conf"
         self.extra = extra
         self.program = find_program("mosquitto", "mosquitto")
+        self.secrets = secrets
+        self.tls_port = (tls_port or free_port()) if secrets is not None else None
+        self.pid_path = workdir / "mosquitto.pid"
 
     @property
     def url(self) -> str:
@@ -217,6 +227,9 @@ class LocalMosquitto(LocalService):
 
     def prepare(self) -> None:
         """Write the config: the shared limits, a loopback listener, persistence here."""
+        if self.secrets is not None:
+            self.config_path.write_text(self._production_config(self.secrets), encoding="utf-8")
+            return
         self.config_path.write_text(
             "per_listener_settings false\n"
             f"include_dir {BROKER_DIR / 'conf.d'}\n"
@@ -233,12 +246,37 @@ class LocalMosquitto(LocalService):
             encoding="utf-8",
         )
 
+    def _production_config(self, secrets: BrokerSecrets) -> str:
+        """broker/mosquitto.conf with this broker's ports, folders and files."""
+        place = Placement(
+            host=self.host,
+            plain_port=self.port,
+            tls_port=self.tls_port or free_port(),  # always set with secrets
+            include_dir=BROKER_DIR / "conf.d",
+            persistence_location=self.workdir,
+            files=secrets.files(),
+        )
+        production = (BROKER_DIR / "mosquitto.conf").read_text(encoding="utf-8")
+        return (
+            localise(production, place)
+            + "# local: no privilege drop (see the anonymous config), pid file for reloads\n"
+            + f"user {getpass.getuser()}\npid_file {self.pid_path}\n{self.extra}\n"
+        )
+
+    def reload(self) -> None:
+        """Make the broker re-read its password and ACL files (SIGHUP), as on a hub."""
+        if self._process is None or self._process.poll() is not None:
+            raise ServiceError("cannot reload mosquitto: it is not running")
+        self._process.send_signal(signal.SIGHUP)
+
     def command(self) -> list[str]:
         """`mosquitto -c FILE`."""
         return [self.program, "-c", str(self.config_path)]
 
     def ready(self) -> bool:
-        """Whether the listener accepts connections."""
+        """Whether the listeners accept connections."""
+        if self.tls_port is not None and not _accepts(self.host, self.tls_port):
+            return False
         return _accepts(self.host, self.port)
 
 
