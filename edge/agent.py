@@ -36,7 +36,7 @@ from edge.config import MAX_IN_FLIGHT, Clock, EdgeConfig
 from edge.health import HealthProbe, HealthReport
 from edge.mqtt_link import Delivery, Link, LinkError
 from edge.outbox import Outbox, OutboxError, PackedMessage
-from edge.sources import ReadingSource
+from edge.sources import FaultReporting, ReadingSource
 from protocol import REPLAY_BATCH, Channel, Reading, Status, device_topic, encode_status
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,8 @@ class Agent:
         self.sensor_names = sorted({s.name for s in self.sources})
         start = monotonic()
         self._due = [start] * len(self.sources)
-        self._last_error: dict[str, str] = {}
+        self._faults: dict[int, str] = {}
+        """What is wrong with each failing source now, by its index in `sources`."""
         self._unsaved: list[Reading] = []
         self._pace = Pace(config.replay_messages_per_s, MAX_IN_FLIGHT, start)
         self._next_status = start + config.status_interval_s
@@ -169,20 +170,38 @@ class Agent:
             try:
                 readings.extend(source.poll(self._clock()))
             except Exception as err:  # one sensor's fault must not stop the others
-                self._report_sensor_fault(source.name, err)
+                self._report_sensor_fault(index, err)
             else:
-                if self._last_error.pop(source.name, None) is not None:
-                    self._next_status = now  # the fault is over: tell the hub at once
+                self._note_fault(
+                    index, source.fault if isinstance(source, FaultReporting) else None
+                )
         return readings
 
-    def _report_sensor_fault(self, name: str, err: Exception) -> None:
+    def _report_sensor_fault(self, index: int, err: Exception) -> None:
         """Log a sensor's fault with its traceback once, then only when it changes."""
         text = f"{type(err).__name__}: {err}"
-        if self._last_error.get(name) != text:
-            logger.error("sensor %s failed: %s", name, text, exc_info=err)
-        if name not in self._last_error:
-            self._next_status = self._monotonic()  # tell the hub at once
-        self._last_error[name] = text
+        if self._faults.get(index) != text:
+            logger.error("sensor %s failed: %s", self.sources[index].name, text, exc_info=err)
+        self._note_fault(index, text)
+
+    def _note_fault(self, index: int, fault: str | None) -> None:
+        """Keep a source's fault (None: it reads again); a new or ended fault is sent at once.
+
+        Keyed by source, not by name: a probe and a door of one unit share the name, and
+        the door reading fine must not clear the probe's fault.
+        """
+        if fault is None:
+            if self._faults.pop(index, None) is not None:
+                self._next_status = self._monotonic()
+            return
+        if index not in self._faults:
+            self._next_status = self._monotonic()
+        self._faults[index] = fault
+
+    def faulty_sensors(self) -> list[str]:
+        """The names of the sensors whose driver is failing now, for the status."""
+        failing = list(self._faults)  # one C-level copy: the birth is built on paho's thread
+        return sorted({self.sources[index].name for index in failing})
 
     def _keep(self, readings: list[Reading]) -> None:
         """Put readings in the outbox; hold them in memory while it cannot write."""
@@ -290,7 +309,7 @@ class Agent:
                 "cpu_temp_c": health.cpu_temp_c,
                 "disk_free_mb": health.disk_free_mb,
                 "clock_synced": health.clock_synced,
-                "faults": sorted(self._last_error) or None,
+                "faults": self.faulty_sensors() or None,
                 "outbox_dropped": self.outbox.dropped(),
             }
         )

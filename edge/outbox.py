@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS held (
 INSERT OR IGNORE INTO meta (key, value)
     VALUES ('next_seq', 1), ('dropped', 0), ('corrected', 0), ('unverified', 0);
 """
+_DROP_OLDEST = {
+    "pending": "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)",
+    "held": "DELETE FROM held WHERE id IN (SELECT id FROM held ORDER BY id LIMIT ?)",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +71,10 @@ class PackedMessage:
 class Outbox:
     """Readings and packed messages kept on disk until the broker acknowledges them.
 
-    Full policy: when pending plus unacknowledged readings would exceed
-    `max_readings`, the OLDEST pending readings are dropped and counted in
-    `dropped()`; the status message reports that count. Packed messages are never
+    Full policy: when the readings kept (pending, in unacknowledged messages, and held
+    for the clock) would exceed `max_readings`, the OLDEST waiting readings are dropped
+    (pending ones first, then held ones) and counted in `dropped()`; the status
+    message reports that count as `outbox_dropped`. Packed messages are never
     dropped: the agent keeps at most a few of them, far below the limit.
 
     Thread-safe: one connection, guarded by a lock.
@@ -89,6 +94,7 @@ class Outbox:
             raise OutboxError(f"cannot open the outbox {path}: {err}") from err
         self._pending = self._count("SELECT count(*) FROM pending")
         self._unacked = self._count("SELECT coalesce(sum(readings), 0) FROM messages")
+        self._held = self._count("SELECT count(*) FROM held")
 
     def _configure(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -133,27 +139,47 @@ class Outbox:
         bodies = [(r.model_dump_json(),) for r in readings]
         with self._lock:
             pending = self._pending + len(bodies)
-            overflow = min(pending + self._unacked - self.max_readings, pending)
+            kept = pending + self._unacked + self._held
+            overflow = min(kept - self.max_readings, pending)
             with self._transaction() as db:
                 db.executemany("INSERT INTO pending (body) VALUES (?)", bodies)
                 if overflow > 0:
-                    self._drop_oldest(db, overflow)
+                    self._drop_oldest(db, "pending", overflow)
             self._pending = pending - max(overflow, 0)
-        if overflow > 0:
-            logger.warning("outbox %s is full: dropped the %d oldest readings", self.path, overflow)
+        self._warn_full(overflow)
+
+    def _warn_full(self, dropped: int) -> None:
+        if dropped > 0:
+            logger.warning("outbox %s is full: dropped the %d oldest readings", self.path, dropped)
 
     def hold(self, readings: Sequence[Reading], boot_id: str, basis_ns: int) -> None:
-        """Keep readings taken before the clock was trusted, with the clock's basis then."""
+        """Keep readings taken before the clock was trusted, with the clock's basis then.
+
+        The full policy covers them too: a Pi whose clock is never set (no NTP server
+        reachable) fills its outbox and then drops its oldest readings, as it would
+        offline; it never grows past `max_readings`.
+        """
         if not readings:
             return
         rows = [(boot_id, basis_ns, r.model_dump_json()) for r in readings]
-        with self._lock, self._transaction() as db:
-            db.executemany("INSERT INTO held (boot_id, basis_ns, body) VALUES (?, ?, ?)", rows)
+        with self._lock:
+            overflow = self._pending + self._unacked + self._held + len(rows) - self.max_readings
+            from_pending = min(max(overflow, 0), self._pending)
+            from_held = min(max(overflow - from_pending, 0), self._held + len(rows))
+            with self._transaction() as db:
+                db.executemany("INSERT INTO held (boot_id, basis_ns, body) VALUES (?, ?, ?)", rows)
+                if from_pending:
+                    self._drop_oldest(db, "pending", from_pending)
+                if from_held:
+                    self._drop_oldest(db, "held", from_held)
+            self._pending -= from_pending
+            self._held += len(rows) - from_held
+        self._warn_full(from_pending + from_held)
 
     def held(self) -> int:
         """Readings waiting for the clock to be trusted."""
         with self._lock:
-            return self._count("SELECT count(*) FROM held")
+            return self._held
 
     def release(self, boot_id: str, basis_ns: int) -> tuple[int, int]:
         """Correct held readings of this boot by the clock's change and queue them all.
@@ -164,10 +190,11 @@ class Outbox:
         with self._lock:
             with self._transaction() as db:
                 rows = db.execute("SELECT id, boot_id, basis_ns, body FROM held ORDER BY id")
-                bodies, corrected, unverified = [], 0, 0
+                bodies, corrected, unverified, unreadable = [], 0, 0, 0
                 for row_id, boot, basis, body in rows.fetchall():
                     readings, _ = _readable([(row_id, body)])
                     if not readings:
+                        unreadable += 1
                         continue
                     reading = readings[0]
                     if boot == boot_id:
@@ -185,7 +212,9 @@ class Outbox:
                 db.execute(
                     "UPDATE meta SET value = value + ? WHERE key = 'unverified'", (unverified,)
                 )
+                db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (unreadable,))
             self._pending += len(bodies)
+            self._held = 0
         return corrected, unverified
 
     def clock_counts(self) -> tuple[int, int]:
@@ -196,11 +225,8 @@ class Outbox:
         return corrected, unverified
 
     @staticmethod
-    def _drop_oldest(db: sqlite3.Connection, count: int) -> None:
-        db.execute(
-            "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)",
-            (count,),
-        )
+    def _drop_oldest(db: sqlite3.Connection, table: str, count: int) -> None:
+        db.execute(_DROP_OLDEST[table], (count,))
         db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (count,))
 
     def pack(self, max_readings: int, sent: datetime) -> PackedMessage | None:

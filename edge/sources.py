@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from protocol import Reading
 
@@ -25,4 +25,19 @@ class ReadingSource(Protocol):
 
     def close(self) -> None:
         """Release pins, files and devices."""
+        ...
+
+
+@runtime_checkable
+class FaultReporting(Protocol):
+    """A source that rides out a fault (no reading, no exception) and says what is wrong.
+
+    A DS18B20 probe failing its CRC gives no reading rather than a bogus one; `fault`
+    tells the agent why, so the status names the sensor in `faults` and the hub can
+    raise a probe-fault alert instead of only noticing the silence later.
+    """
+
+    @property
+    def fault(self) -> str | None:
+        """What is wrong with the sensor since its latest poll; None while it reads."""
         ...

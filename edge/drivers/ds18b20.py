@@ -225,6 +225,13 @@ class DS18B20Source:
         """Tell whether the latest read gave a temperature."""
         return self.consecutive_faults == 0
 
+    @property
+    def fault(self) -> str | None:
+        """Why the latest read gave no temperature (e.g. `crc: CRC mismatch`); None if it did."""
+        if self.consecutive_faults == 0 or self.last_fault is None:
+            return None
+        return str(self.last_fault)
+
     def poll(self, now: datetime) -> list[Reading]:
         """Read the probe; return one reading, or none if the probe is at fault."""
         try:

@@ -13,13 +13,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from canteen.mqtt_login import configure_credentials
+from canteen.settings import MqttSettings
+
 _ids = itertools.count(1)
 
 
 class Observer:
     """A subscriber to one site's telemetry and status, as the hub's ingest would be."""
 
-    def __init__(self, host: str, port: int, site: str) -> None:
+    def __init__(self, host: str, port: int, site: str, login: MqttSettings | None = None) -> None:
+        """Subscribe to `site`; `login` gives user, password and TLS for a secured broker."""
         self.site = site
         self.messages: list[tuple[str, bytes, bool]] = []
         self.subscribed = threading.Event()
@@ -32,6 +36,8 @@ class Observer:
         self.client.on_disconnect = lambda *_: self.subscribed.clear()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
+        if login is not None:
+            configure_credentials(self.client, login)
         self.client.connect(host, port)
         self.client.loop_start()
 

@@ -36,7 +36,22 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_there_are_device_files_to_check() -> None:
-    assert any(p.name == "simulated-fridge-node.yaml" for p in DEVICE_FILES)
+    assert {p.name for p in DEVICE_FILES} >= {
+        "fridge-node.yaml",
+        "waste-station.yaml",
+        "entrance-camera.yaml",
+        "simulated-fridge-node.yaml",
+    }
+
+
+def test_every_file_in_firmware_config_is_one_this_module_validates() -> None:
+    """A config file of another kind (.yml, .env, .example) would escape the check below."""
+    others = [
+        p.relative_to(REPO)
+        for p in (REPO / "firmware_config").rglob("*")
+        if p.is_file() and p.name != "README.md" and p not in DEVICE_FILES
+    ]
+    assert others == [], "validate these files here, or name them *.yaml"
 
 
 @pytest.mark.parametrize("path", DEVICE_FILES, ids=lambda p: str(p.relative_to(REPO)))

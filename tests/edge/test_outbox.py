@@ -106,6 +106,27 @@ def test_one_add_larger_than_the_outbox_keeps_the_newest(tmp_path: Path) -> None
     assert outbox.dropped() == 2
 
 
+def test_readings_held_for_the_clock_count_towards_the_limit(tmp_path: Path) -> None:
+    """A Pi whose clock is never set must not grow its outbox without bound."""
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path, max_readings=10)
+    outbox.add([probe(n) for n in range(4)])  # before the power cut, clock trusted
+    outbox.hold([probe(n) for n in range(4, 12)], "boot-2", 0)
+    assert (outbox.pending(), outbox.held(), outbox.dropped()) == (2, 8, 2)  # 0 and 1 went
+    outbox.hold([probe(n) for n in range(12, 17)], "boot-2", 0)
+    # the 2 pending readings left, then the 3 oldest held ones (4, 5, 6)
+    assert (outbox.pending(), outbox.held(), outbox.dropped()) == (0, 10, 7)
+    outbox.close()
+    outbox = Outbox(path, max_readings=10)
+    assert (outbox.held(), outbox.dropped()) == (10, 7)
+    outbox.add([probe(17)])  # the clock is trusted but the held ones are not released yet
+    assert (outbox.pending(), outbox.held(), outbox.dropped()) == (0, 10, 8)
+    assert outbox.release("boot-2", 0) == (10, 0)
+    message = outbox.pack(100, T0)
+    assert message is not None
+    assert [s[17:19] for s in stamps(message.body)] == [f"{n:02d}" for n in range(7, 17)]
+
+
 def test_outbox_refuses_a_path_it_cannot_create(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -118,6 +139,8 @@ def test_outbox_refuses_a_path_it_cannot_create(tmp_path: Path) -> None:
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.integers(1, 6)),
+        st.tuples(st.just("hold"), st.integers(1, 6)),
+        st.tuples(st.just("release"), st.just(0)),
         st.tuples(st.just("pack"), st.integers(1, 5)),
         st.tuples(st.just("ack"), st.integers(0, 10)),
         st.tuples(st.just("reopen"), st.just(0)),
@@ -126,31 +149,60 @@ operations = st.lists(
 )
 
 
+def _run(path: Path, ops: list[tuple[str, int]], max_readings: int) -> tuple[int, Counter[str]]:
+    """Apply the operations and drain the outbox; return readings added, stamps delivered.
+
+    After every operation the outbox holds at most `max_readings` readings, and seqs
+    come out strictly increasing whatever the reopenings.
+    """
+    outbox, added, delivered, seqs = Outbox(path, max_readings), 0, Counter[str](), []
+    for op, n in ops:
+        if op in ("add", "hold"):
+            readings = [probe(added + i) for i in range(n)]
+            if op == "add":
+                outbox.add(readings)
+            else:  # taken before the clock was trusted; basis unchanged, so no shift
+                outbox.hold(readings, "boot-1", 0)
+            added += n
+        elif op == "release":
+            outbox.release("boot-1", 0)
+        elif op == "pack" and (message := outbox.pack(n, T0)) is not None:
+            seqs.append(message.seq)
+        elif op == "ack" and (waiting := outbox.unacknowledged()):
+            acked = waiting[n % len(waiting)]
+            delivered.update(stamps(acked.body))
+            outbox.acknowledge(acked.seq)
+        elif op == "reopen":
+            outbox.close()
+            outbox = Outbox(path, max_readings)
+        assert outbox.backlog() + outbox.held() <= max_readings
+    outbox.release("boot-1", 0)
+    while (message := outbox.pack(500, T0)) is not None:
+        seqs.append(message.seq)
+    for message in outbox.unacknowledged():
+        delivered.update(stamps(message.body))
+        outbox.acknowledge(message.seq)
+    assert seqs == sorted(set(seqs))
+    assert outbox.backlog() == 0 and outbox.held() == 0
+    assert outbox.dropped() == added - sum(delivered.values())
+    outbox.close()
+    return added, delivered
+
+
 @settings(max_examples=60, deadline=None)
 @given(operations)
 def test_no_reading_is_lost_or_duplicated(ops: list[tuple[str, int]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "outbox.sqlite3"
-        outbox, added, delivered, seqs = Outbox(path), 0, Counter[str](), []
-        for op, n in ops:
-            if op == "add":
-                outbox.add([probe(added + i) for i in range(n)])
-                added += n
-            elif op == "pack" and (message := outbox.pack(n, T0)) is not None:
-                seqs.append(message.seq)
-            elif op == "ack" and (waiting := outbox.unacknowledged()):
-                acked = waiting[n % len(waiting)]
-                delivered.update(stamps(acked.body))
-                outbox.acknowledge(acked.seq)
-            elif op == "reopen":
-                outbox.close()
-                outbox = Outbox(path)
-        while (message := outbox.pack(500, T0)) is not None:
-            seqs.append(message.seq)
-        for message in outbox.unacknowledged():
-            delivered.update(stamps(message.body))
-            outbox.acknowledge(message.seq)
-        assert seqs == sorted(set(seqs))
-        assert delivered == Counter(probe(n).model_dump(mode="json")["ts"] for n in range(added))
-        assert outbox.backlog() == 0 and outbox.dropped() == 0
-        outbox.close()
+        added, delivered = _run(Path(folder) / "outbox.sqlite3", ops, 500_000)
+    assert delivered == Counter(probe(n).model_dump(mode="json")["ts"] for n in range(added))
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations)
+def test_a_full_outbox_stays_bounded_and_counts_every_reading_it_drops(
+    ops: list[tuple[str, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        added, delivered = _run(Path(folder) / "outbox.sqlite3", ops, 7)
+    every = {probe(n).model_dump(mode="json")["ts"] for n in range(added)}
+    assert set(delivered) <= every and max(delivered.values(), default=1) == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +75,18 @@ def test_the_edge_unit_uses_the_watchdog_and_an_unprivileged_user() -> None:
     assert settings["User"] == "canteen-edge"
     assert set(settings["SupplementaryGroups"].split()) >= {"gpio", "video"}
     assert "--config /etc/canteen/%i.yaml" in settings["ExecStart"]
+
+
+def test_systemd_reads_the_edge_unit_without_a_complaint(tmp_path: Path) -> None:
+    """`systemd-analyze verify` flags unknown keys and bad values that systemd would ignore."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here (it is on Raspberry Pi OS)")
+    unit = (REPO / "deploy/systemd/canteen-edge@.service").read_text(encoding="utf-8")
+    # verify wants the program to exist: the venv lives in /opt/canteen only on a Pi
+    instance = tmp_path / "canteen-edge@edge.service"
+    instance.write_text(unit.replace("/opt/canteen/.venv/bin/canteen", "/bin/true"))
+    done = subprocess.run(
+        [analyze, "verify", str(instance)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")

@@ -162,3 +162,14 @@ def one_way_scene(people: int, down: bool, seed: int = 1) -> Scene:
     )
     frames = 10 + 30 * people + 60
     return Scene(walkers, frames, people if down else 0, 0 if down else people)
+
+
+def two_way_scene(people: int, seed: int = 1) -> Scene:
+    """`people` one after another in alternating lanes, going in and out by turns (short)."""
+    rng = random.Random(seed)
+    walkers = tuple(
+        Walker(70 if i % 2 == 0 else 250, 10 + 30 * i, 8, i % 2 == 0, _colour(rng))
+        for i in range(people)
+    )
+    entered = sum(w.down for w in walkers)
+    return Scene(walkers, 10 + 30 * people + 60, entered, people - entered)
