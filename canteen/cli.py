@@ -20,7 +20,7 @@ from canteen.settings import SettingsError
 
 logger = logging.getLogger("canteen")
 
-COMMAND_MODULES = ("edge.scale_cli", "canteen.provision.commands")
+COMMAND_MODULES = ("edge.scale_cli", "canteen.provision.commands", "dashboard.user_cli")
 """Modules adding their own subcommands with `register(subparsers)`."""
 
 

@@ -79,6 +79,21 @@ def seed_history(influx: InfluxSettings, sites: list[str], marker: Path) -> int:
     return written
 
 
+def demo_kiosk_token(state_dir: Path, site: str) -> str:
+    """A kiosk token for the demo's wall screen; the previous demo's stops working."""
+    from dashboard.users import USERS_FILE, UserStore
+
+    now = datetime.now(UTC)
+    store = UserStore(state_dir / USERS_FILE)
+    try:
+        for old in store.kiosks():
+            if old.label == "demo" and not old.revoked:
+                store.revoke_kiosk(old.id, now)
+        return store.add_kiosk(site, "demo", now)[1]
+    finally:
+        store.close()
+
+
 def _thread(name: str, target: Callable[[], None], failed: threading.Event) -> threading.Thread:
     def run() -> None:
         try:
@@ -150,7 +165,12 @@ def run_demo(options: DemoOptions, stop: threading.Event) -> None:
             )
         )
         shown = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
-        _say(f"wall screen: http://{shown}:{options.port}/wall/{sites[0]}")
+        token = demo_kiosk_token(dashboard.state_dir, sites[0])
+        _say(f"wall screen: http://{shown}:{options.port}/wall/{sites[0]}?kiosk={token}")
+        _say(
+            "alerts and the HACCP log need a sign-in: "
+            f"canteen user add NAME --role manager --state-dir {dashboard.state_dir}"
+        )
         _say("simulated devices are publishing; press Ctrl-C to stop everything")
         while not stop.wait(0.5):
             if failed.is_set():

@@ -114,6 +114,8 @@ def dashboard_settings(
         values["port"] = port
     if env.get("CANTEEN_SECRET_KEY"):
         values["secret_key"] = env["CANTEEN_SECRET_KEY"]
+    if env.get("CANTEEN_ENV"):
+        values["environment"] = env["CANTEEN_ENV"]
     values["state_dir"] = _state_dir(hub, env, None)
     alerts = dict(hub.alerts)
     if env.get("CANTEEN_PUBLIC_URL"):

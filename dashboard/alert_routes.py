@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from alerts import links
 from alerts.store import Alert, AlertError, AlertStore
+from dashboard.auth import require_role
 from dashboard.phone_text import what, words
 from dashboard.routes import SiteName
 from dashboard.unit_chart import draw, recent_temperatures
@@ -33,7 +34,10 @@ CHART_HOURS = 6
 NAME_MAX = 80
 ACTION_MAX = 2000
 
-alert_api = APIRouter(prefix="/api", tags=["alerts"])
+# The list and the API need a staff sign-in; `/a/{token}` needs none: the signed link is
+# the authorisation, and its forms need no CSRF token because the link is unguessable.
+STAFF = Depends(require_role("staff"))
+alert_api = APIRouter(prefix="/api", tags=["alerts"], dependencies=[STAFF])
 alert_pages = APIRouter(include_in_schema=False)
 Language = Annotated[Literal["en", "zh-CN"] | None, Query(description="Page language")]
 
@@ -61,7 +65,9 @@ async def site_alerts(site: SiteName, store: StoreDep) -> dict[str, Any]:
 
 
 @alert_api.get("/alerts/{alert_id}", summary="One alert with its audit trail and notifications")
-async def one_alert(alert_id: Annotated[int, PathParam(ge=1)], store: StoreDep) -> dict[str, Any]:
+async def one_alert(
+    alert_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], store: StoreDep
+) -> dict[str, Any]:
     """The alert, every change made to it, and how each notification went."""
     try:
         alert = store.get(alert_id)
@@ -97,7 +103,7 @@ def _page(request: Request, template: str, language: str, **context: Any) -> HTM
     )
 
 
-@alert_pages.get("/alerts/{site}", response_class=HTMLResponse)
+@alert_pages.get("/alerts/{site}", response_class=HTMLResponse, dependencies=[STAFF])
 async def alert_list(
     site: SiteName, request: Request, store: StoreDep, lang: Language = None
 ) -> HTMLResponse:

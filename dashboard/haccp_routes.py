@@ -31,6 +31,7 @@ from alerts.haccp import (
     build_log,
 )
 from alerts.haccp_sources import read_temperatures, read_unit_alerts
+from dashboard.auth import require_role
 from dashboard.haccp_text import excursion_parts, limits_text, words
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
@@ -41,7 +42,9 @@ DEFAULT_DAYS = 7
 DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 MARKS = {"ok": "", "warning": " ▲", "critical": " ▲▲"}
 
-haccp_router = APIRouter(tags=["HACCP temperature log"])
+haccp_router = APIRouter(
+    tags=["HACCP temperature log"], dependencies=[Depends(require_role("manager"))]
+)
 DayQuery = Annotated[
     str | None,
     Query(description="A kitchen day, YYYY-MM-DD (both ends included)", examples=["2026-11-23"]),

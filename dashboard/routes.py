@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
+from dashboard.auth import wall_reader
 from dashboard.screens import Screens
 from dashboard.settings import DashboardSettings
 from protocol.topics import SLUG_PATTERN
@@ -41,8 +42,9 @@ def get_settings(request: Request) -> DashboardSettings:
 ScreensDep = Annotated[Screens, Depends(get_screens)]
 SettingsDep = Annotated[DashboardSettings, Depends(get_settings)]
 
-api_router = APIRouter(prefix="/api", tags=["wall screen"])
-page_router = APIRouter(include_in_schema=False)
+# Read by a signed-in user or the site's kiosk token (dashboard/auth.py).
+api_router = APIRouter(prefix="/api", tags=["wall screen"], dependencies=[Depends(wall_reader)])
+page_router = APIRouter(include_in_schema=False, dependencies=[Depends(wall_reader)])
 
 
 def _now_ms() -> int:
@@ -110,12 +112,16 @@ async def site_stream(site: SiteName, request: Request, screens: ScreensDep) -> 
 
 @api_router.get("/health", summary="Whether the dashboard sees the broker")
 async def health(request: Request, screens: ScreensDep) -> dict[str, Any]:
-    """Broker connection, sites known, and screens connected."""
+    """Broker connection, sites known, screens connected, and the ingest's dead letters."""
+    from dashboard.deadletter_routes import dead_letter_counts
+
+    dead = await asyncio.to_thread(dead_letter_counts, request.app.state.settings)
     return {
         "broker_connected": request.app.state.feed.connected.is_set(),
         "broker_rejected": request.app.state.feed.rejected,
         "sites": screens.state.sites(),
         "screens": screens.connected,
+        "dead_letters": {"total": dead.total, "last_24h": dead.last_24h},
     }
 
 

@@ -23,11 +23,15 @@ from alerts.service import AlertService, day_start_in, load_secret_key, policy_l
 from alerts.store import AlertStore
 from canteen.local_services import check_port_free
 from dashboard.alert_routes import alert_api, alert_pages
+from dashboard.auth import Access, KioskCookie
+from dashboard.auth_routes import auth_router
+from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
-from dashboard.settings import DashboardSettings
+from dashboard.settings import MAKE_A_KEY, DashboardSettings, weak_secret
+from dashboard.users import USERS_FILE, UserStore
 from protocol import Status, Telemetry
 from timeseries import InfluxQL
 
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DAY_CHECK_S = 30.0
 ALERTS_FILE = "alerts.sqlite3"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 async def _roll_days(screens: Screens) -> None:
@@ -44,8 +49,23 @@ async def _roll_days(screens: Screens) -> None:
         screens.roll_day(datetime.now(UTC))
 
 
+def hub_key(settings: DashboardSettings) -> bytes:
+    """The hub's secret key (configured, or generated once into the state folder).
+
+    Production refuses a weak one even when it was written into the key file by hand.
+    """
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    key = load_secret_key(settings.state_dir, secret)
+    problem = weak_secret(key.decode(errors="replace"))
+    if problem and settings.environment == "production":
+        raise ValueError(f"the hub's secret key {problem}: {MAKE_A_KEY}")
+    if problem:
+        logger.warning("the hub's secret key %s; production would refuse it", problem)
+    return key
+
+
 def _start_alerts(
-    settings: DashboardSettings, screens: Screens, loop: asyncio.AbstractEventLoop
+    settings: DashboardSettings, screens: Screens, loop: asyncio.AbstractEventLoop, key: bytes
 ) -> AlertService:
     """Run the alert rules on this hub, telling the screens when an alert changes."""
     store = AlertStore(settings.state_dir / ALERTS_FILE)
@@ -53,13 +73,12 @@ def _start_alerts(
     def changed(site: str) -> None:
         loop.call_soon_threadsafe(screens.alerts_changed, site)
 
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     service = AlertService(
         settings.alerts,
         settings.mqtt,
         store,
         RuleBook(policy_lookup(settings.alerts, screens.kind_of), settings.tz()),
-        load_secret_key(settings.state_dir, secret),
+        key,
         day_start_in(settings.tz()),
         on_change=changed,
         client_id=f"{settings.mqtt_client_id}-alerts",
@@ -74,6 +93,13 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        key = hub_key(settings)
+        if settings.environment == "local" and settings.host not in LOOPBACK:
+            logger.warning(
+                "serving %s in local mode; a hub sets CANTEEN_ENV=production", settings.host
+            )
+        users = UserStore(settings.state_dir / USERS_FILE)
+        app.state.access = Access(users, key, settings)
         influx = InfluxQL(settings.influx)
         screens = Screens(settings, influx)
         app.state.screens = screens
@@ -88,7 +114,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
 
         feed = BrokerFeed(settings.mqtt, on_telemetry, on_status, client_id=settings.mqtt_client_id)
         app.state.feed = feed
-        alerts = _start_alerts(settings, screens, loop) if settings.alerts.enabled else None
+        alerts = _start_alerts(settings, screens, loop, key) if settings.alerts.enabled else None
         app.state.alerts = alerts
         app.state.alert_store = alerts.store if alerts is not None else None
         app.state.policy_of = policy_lookup(settings.alerts, screens.kind_of)
@@ -106,6 +132,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
                 alerts.stop()
                 alerts.store.close()
             influx.close()
+            users.close()
 
     app = FastAPI(
         title="Smart canteen dashboard",
@@ -119,6 +146,9 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
     app.include_router(alert_api)
     app.include_router(alert_pages)
     app.include_router(haccp_router)
+    app.include_router(deadletter_router)
+    app.include_router(auth_router)
+    app.add_middleware(KioskCookie)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alerts.settings import AlertSettings
 from canteen.cold_units import UnitKind
@@ -17,6 +17,12 @@ from canteen.settings import InfluxSettings, MqttSettings
 from protocol import WasteCategory
 
 Language = Literal["en", "zh-CN"]
+Environment = Literal["local", "production"]
+PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "default")
+MAKE_A_KEY = (
+    "make a real one with `openssl rand -hex 32`, or leave CANTEEN_SECRET_KEY unset and the "
+    "hub generates one in its state folder at first start"
+)
 
 
 class DashboardSettings(BaseModel):
@@ -51,6 +57,15 @@ class DashboardSettings(BaseModel):
         title="Key that signs links (CANTEEN_SECRET_KEY)",
         description="Unset: one is generated at first start and kept in the state folder.",
     )
+    environment: Environment = Field(
+        "local",
+        title="Where this hub runs (CANTEEN_ENV): local development or production",
+        description="production refuses a placeholder or short secret_key; the access rules "
+        "are the same in both.",
+    )
+    session_hours: float = Field(
+        12, gt=0, le=24 * 30, title="Hours a sign-in lasts (a kitchen shift, by default)"
+    )
     alerts: AlertSettings = Field(default_factory=AlertSettings, title="Food-safety alerts")
     haccp_check_times: list[time] = Field(
         default_factory=lambda: [time(8, 0), time(14, 0)],
@@ -82,6 +97,17 @@ class DashboardSettings(BaseModel):
                 raise ValueError(f"{item!r} is not a kitchen time of day like '08:00'")
         return value
 
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> DashboardSettings:
+        if self.environment == "production" and self.secret_key is not None:
+            problem = weak_secret(self.secret_key.get_secret_value())
+            if problem:
+                raise ValueError(
+                    f"secret_key (CANTEEN_SECRET_KEY) {problem}, which production "
+                    f"(CANTEEN_ENV=production) refuses: {MAKE_A_KEY}"
+                )
+        return self
+
     def zone_name(self) -> str | None:
         """The kitchen's IANA zone name, so screens show the kitchen's time, not their own."""
         if self.timezone is not None:
@@ -95,6 +121,19 @@ class DashboardSettings(BaseModel):
         local = datetime.now().astimezone().tzinfo
         assert local is not None  # noqa: S101  (astimezone always sets one)
         return local
+
+
+def weak_secret(value: str) -> str | None:
+    """What makes a key a placeholder rather than a secret, or None if it looks random."""
+    if len(value) < 32:
+        return f"is {len(value)} characters long, shorter than 32"
+    lowered = value.lower()
+    for word in PLACEHOLDERS:
+        if word in lowered:
+            return f"contains the placeholder word {word!r}"
+    if len(set(value)) < 10:
+        return "repeats too few characters to be random"
+    return None
 
 
 def system_zone_name() -> str | None:

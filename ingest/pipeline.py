@@ -59,7 +59,7 @@ class Processed:
 def _raw_reading(raw: object) -> bytes:
     try:
         return json.dumps(raw, ensure_ascii=False, allow_nan=True).encode()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return repr(raw).encode()
 
 

@@ -22,6 +22,7 @@ from protocol.topics import DeviceTopic
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_READINGS = 1000
+MAX_NESTING = 64
 REPLAY_BATCH = 500
 FUTURE_TOLERANCE = timedelta(minutes=5)
 DEFAULT_MAX_AGE = timedelta(days=30)
@@ -40,7 +41,9 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _stdlib_loads(payload: bytes) -> Any:
-    return json.loads(payload, parse_constant=_refuse_constant)
+    # Decode first, strictly: given bytes, json.loads would also take UTF-16, UTF-32 and a
+    # byte order mark, which RFC 8259 forbids between systems and orjson refuses.
+    return json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
 
 
 def _select_loads() -> Callable[[bytes], Any]:
@@ -63,12 +66,36 @@ def _select_loads() -> Callable[[bytes], Any]:
 _loads = _select_loads()
 
 
+def _nested_deeper_than(document: Any, limit: int) -> bool:
+    """Tell whether arrays and objects nest more than `limit` levels (without recursing)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def load_json(payload: bytes) -> Any:
-    """Decode a JSON payload strictly (RFC 8259: no NaN, no Infinity)."""
+    """Decode a JSON payload strictly (RFC 8259: UTF-8, no NaN, no Infinity).
+
+    Arrays and objects may nest at most `MAX_NESTING` levels: a v1 message needs three,
+    and anything deeper would reach the recursion limits of whoever handles it next
+    (re-encoding a rejected reading for the dead-letter store, for one).
+    """
     try:
-        return _loads(payload)
+        document = _loads(payload)
     except (ValueError, RecursionError, TypeError) as err:
         raise MessageRejected(f"payload is not valid JSON: {err}") from err
+    # Counting brackets is cheap and bounds the depth, so most messages skip the walk.
+    if payload.count(b"[") + payload.count(b"{") > MAX_NESTING and isinstance(
+        document, dict | list
+    ):
+        if _nested_deeper_than(document, MAX_NESTING):
+            raise MessageRejected(f"payload nests arrays or objects over {MAX_NESTING} deep")
+    return document
 
 
 def describe(err: ValidationError) -> str:
@@ -100,7 +127,13 @@ class Telemetry:
     rejected: tuple[RejectedReading, ...]
 
 
-def _check_identity(topic: DeviceTopic, site: str | None, device: str | None) -> None:
+def _check_identity(
+    topic: DeviceTopic, site: str | None, device: str | None, given: set[str]
+) -> None:
+    # A repeated "site": null is not the topic's site either (absent is fine, null is not).
+    for name, value in (("site", site), ("device", device)):
+        if value is None and name in given:
+            raise MessageRejected(f"payload {name} is null, not the topic's {name}")
     if site is not None and site != topic.site:
         raise MessageRejected(f"payload site {site!r} does not match topic site {topic.site!r}")
     if device is not None and device != topic.device:
@@ -121,7 +154,8 @@ def _reading_problem(raw: Any) -> str | None:
         return "reading is not a JSON object"
     kind = raw.get("kind")
     if kind not in READING_KINDS:
-        return f"unknown kind {kind!r} (known: {', '.join(READING_KINDS)})"
+        # At most 40 characters of it: the reason is logged, and a kind may be 256 KiB.
+        return f"unknown kind {kind!r:.40} (known: {', '.join(READING_KINDS)})"
     return None
 
 
@@ -141,7 +175,7 @@ def parse_telemetry(
         envelope = TelemetryEnvelope.model_validate(load_json(payload))
     except ValidationError as err:
         raise MessageRejected(describe(err)) from err
-    _check_identity(topic, envelope.site, envelope.device)
+    _check_identity(topic, envelope.site, envelope.device, envelope.model_fields_set)
     newest, oldest = now + FUTURE_TOLERANCE, now - max_age
     accepted: list[Reading] = []
     rejected: list[RejectedReading] = []
@@ -171,7 +205,7 @@ def parse_status(topic: DeviceTopic, payload: bytes) -> Status:
         status = Status.model_validate(load_json(payload))
     except ValidationError as err:
         raise MessageRejected(describe(err)) from err
-    _check_identity(topic, status.site, status.device)
+    _check_identity(topic, status.site, status.device, status.model_fields_set)
     return status
 
 

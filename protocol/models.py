@@ -51,9 +51,11 @@ def parse_ts(text: str) -> datetime:
     zone = "+00:00" if zone in ("Z", "z") else zone
     try:
         moment = datetime.fromisoformat(f"{day}T{clock}.{micro}{zone}")
-    except ValueError as err:
+        # Years 1 and 9999 with an offset overflow in UTC: an OverflowError would escape
+        # validation (pydantic turns only ValueError into a validation error).
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as err:
         raise ValueError(f"is not a real date and time ({err})") from err
-    return moment.astimezone(UTC)
 
 
 def epoch_ms(moment: datetime) -> int:

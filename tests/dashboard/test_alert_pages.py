@@ -71,9 +71,9 @@ def _fridge(publish: Publish, site: str, celsius: float) -> None:
 
 
 def _live(dashboard: RunningDashboard, site: str) -> list[dict[str, Any]]:
-    alerts: list[dict[str, Any]] = httpx.get(f"{dashboard.url}/api/sites/{site}/alerts").json()[
-        "alerts"
-    ]
+    alerts: list[dict[str, Any]] = (
+        dashboard.client().get(f"{dashboard.url}/api/sites/{site}/alerts").json()["alerts"]
+    )
     return alerts
 
 
@@ -122,7 +122,7 @@ def test_an_alert_is_acknowledged_and_closed_from_its_signed_link(
     refused = httpx.post(f"{dashboard.url}/a/{forged}/acknowledge", data={"who": "Mallory"})
     assert refused.status_code == 403
 
-    with httpx.Client(base_url=dashboard.url) as phone:
+    with dashboard.client() as phone:
         done = phone.post(f"{link}/acknowledge", data={"who": "Li Wei"})
         assert done.status_code == 303
         assert phone.cookies.get("canteen_name") is not None
@@ -179,7 +179,7 @@ def test_the_wall_screen_shows_the_alert_and_the_phone_page_acknowledges_it(
     )
     context = chromium.new_context(viewport={"width": 1920, "height": 1080})
     wall = context.new_page()
-    wall.goto(dashboard.url)
+    wall.goto(dashboard.kiosk_url())
     expect(wall.locator("#link")).to_have_text("Live", timeout=15_000)
     expect(wall.locator("#alert-banner")).to_be_hidden()
 
@@ -218,7 +218,7 @@ def test_the_wall_screen_says_when_an_alert_could_not_be_notified(
     dashboard = start_dashboard(influx_database, default_site=site, alerts=settings)
     context = chromium.new_context(viewport={"width": 1920, "height": 1080})
     wall = context.new_page()
-    wall.goto(dashboard.url)
+    wall.goto(dashboard.kiosk_url())
     expect(wall.locator("#link")).to_have_text("Live", timeout=15_000)
 
     def alerted() -> list[dict[str, Any]]:
@@ -228,7 +228,8 @@ def test_the_wall_screen_says_when_an_alert_could_not_be_notified(
     alert = wait_until(alerted, timeout=20, interval=0.3, message="an alert")[0]
     record = wait_until(
         lambda: (
-            httpx.get(f"{dashboard.url}/api/alerts/{alert['id']}").json()["delivery"] == "failed"
+            dashboard.client().get(f"{dashboard.url}/api/alerts/{alert['id']}").json()["delivery"]
+            == "failed"
         ),
         message="the delivery to fail",
     )

@@ -38,10 +38,12 @@ def _store(influxdb: LocalInfluxDB, database: str, site: str, readings: list[Any
     writer.close()
 
 
-def _events(url: str, timeout: float = 20.0) -> Iterator[tuple[str, dict[str, Any]]]:
+def _events(
+    url: str, cookies: httpx.Cookies, timeout: float = 20.0
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Server-sent events from a stream, as (event name, decoded data)."""
     with (
-        httpx.Client(timeout=httpx.Timeout(5.0, read=timeout)) as client,
+        httpx.Client(timeout=httpx.Timeout(5.0, read=timeout), cookies=cookies) as client,
         client.stream("GET", url) as response,
     ):
         assert response.status_code == 200
@@ -86,7 +88,7 @@ def test_a_restarted_dashboard_shows_stored_history_at_once(
     _store(influxdb, influx_database, "hist-site", temperatures + drops + entrance)
 
     dashboard = start_dashboard(influx_database, default_site="hist-site")
-    picture = httpx.get(f"{dashboard.url}/api/sites/hist-site/now", timeout=10).json()
+    picture = dashboard.client().get(f"{dashboard.url}/api/sites/hist-site/now", timeout=10).json()
 
     assert picture["history_loaded"] is True
     [tile] = picture["cold"]
@@ -106,7 +108,7 @@ def test_a_published_reading_is_pushed_to_a_connected_screen(
     publisher: Publish,
 ) -> None:
     dashboard = start_dashboard(influx_database)
-    stream = _events(f"{dashboard.url}/api/sites/live-site/stream")
+    stream = _events(f"{dashboard.url}/api/sites/live-site/stream", dashboard.login())
     name, first = next(stream)
     assert name == "snapshot"
     assert first["cold"] == []
@@ -132,7 +134,7 @@ def test_a_devices_last_will_shows_it_offline(
     publisher: Publish,
 ) -> None:
     dashboard = start_dashboard(influx_database)
-    stream = _events(f"{dashboard.url}/api/sites/will-site/stream")
+    stream = _events(f"{dashboard.url}/api/sites/will-site/stream", dashboard.login())
     assert next(stream)[0] == "snapshot"
     topic = device_topic("will-site", "entrance", Channel.STATUS)
     publisher(topic, encode_status(Status(v=1, online=True, ts=datetime.now(UTC))))
@@ -145,7 +147,7 @@ def test_a_devices_last_will_shows_it_offline(
                 break
     stream.close()
     assert seen[-1] is False
-    health = httpx.get(f"{dashboard.url}/api/health", timeout=10).json()
+    health = dashboard.client().get(f"{dashboard.url}/api/health", timeout=10).json()
     assert health["broker_connected"] is True
     assert "will-site" in health["sites"]
 
@@ -165,26 +167,33 @@ def test_garbage_on_the_broker_is_skipped_and_the_dashboard_keeps_serving(
     )
     deadline = datetime.now(UTC) + timedelta(seconds=10)
     while datetime.now(UTC) < deadline:
-        picture = httpx.get(f"{dashboard.url}/api/sites/junk-site/now", timeout=10).json()
+        picture = (
+            dashboard.client().get(f"{dashboard.url}/api/sites/junk-site/now", timeout=10).json()
+        )
         if picture["cold"]:
             break
     assert picture["cold"][0]["celsius"] == 2.0
-    assert httpx.get(f"{dashboard.url}/api/health", timeout=10).json()["broker_rejected"] == 2
+    assert (
+        dashboard.client().get(f"{dashboard.url}/api/health", timeout=10).json()["broker_rejected"]
+        == 2
+    )
 
 
 def test_pages_and_api_are_where_the_readme_says(
     start_dashboard: Callable[..., RunningDashboard], influx_database: str
 ) -> None:
     dashboard = start_dashboard(influx_database, default_site="site-q", language="zh-CN")
-    home = httpx.get(dashboard.url, timeout=10, follow_redirects=True)
+    home = dashboard.client().get(dashboard.url, timeout=10, follow_redirects=True)
     assert home.status_code == 200
     assert str(home.url).endswith("/wall/site-q")
     assert '<html lang="zh-CN" data-site="site-q">' in home.text
-    english = httpx.get(f"{dashboard.url}/wall/site-q?lang=en", timeout=10).text
+    english = dashboard.client().get(f"{dashboard.url}/wall/site-q?lang=en", timeout=10).text
     assert '<html lang="en"' in english
-    assert httpx.get(f"{dashboard.url}/wall/Bad_Site", timeout=10).status_code == 422
-    assert httpx.get(f"{dashboard.url}/api/sites/..%2Fx/now", timeout=10).status_code in (404, 422)
-    paths = httpx.get(f"{dashboard.url}/openapi.json", timeout=10).json()["paths"]
+    assert dashboard.client().get(f"{dashboard.url}/wall/Bad_Site", timeout=10).status_code == 422
+    assert dashboard.client().get(
+        f"{dashboard.url}/api/sites/..%2Fx/now", timeout=10
+    ).status_code in (404, 422)
+    paths = dashboard.client().get(f"{dashboard.url}/openapi.json", timeout=10).json()["paths"]
     assert {"/api/sites", "/api/sites/{site}/now", "/api/sites/{site}/stream"} <= set(paths)
-    sites = httpx.get(f"{dashboard.url}/api/sites", timeout=10).json()
+    sites = dashboard.client().get(f"{dashboard.url}/api/sites", timeout=10).json()
     assert sites["default"] == "site-q"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from canteen.local_services import LocalMosquitto
@@ -31,7 +30,7 @@ def _stored_last(influxql: InfluxQL) -> dict[str, float]:
 
 
 def _shown(dashboard: RunningDashboard) -> dict[str, Any]:
-    response = httpx.get(f"{dashboard.url}/api/sites/{SITE}/now", timeout=10)
+    response = dashboard.client().get(f"{dashboard.url}/api/sites/{SITE}/now", timeout=10)
     response.raise_for_status()
     return {tile["sensor"]: tile["celsius"] for tile in response.json()["cold"]}
 

@@ -39,9 +39,9 @@ CLOSE = 0.005 + 1e-9
 
 
 @pytest.fixture
-def kitchen(
+def served(
     tmp_path: Path, v1_influx: InfluxSettings, start_dashboard: Callable[..., RunningDashboard]
-) -> Kitchen:
+) -> tuple[Kitchen, RunningDashboard]:
     """The generated kitchen in InfluxDB and the alert store, and a dashboard serving it."""
     plan = Kitchen.generated(datetime.now(TZ).date())
     assert [e.sensor for e in plan.excursions] == ["fridge-2", "freezer-1"], "the plan's"
@@ -58,11 +58,24 @@ def kitchen(
         state_dir=tmp_path / "hub",
         haccp_check_times=[c.strftime("%H:%M") for c in CHECKS],
     )
-    return replace(plan, url=dashboard.url)
+    return replace(plan, url=dashboard.url), dashboard
 
 
-def test_the_json_log_matches_the_generated_readings_and_alerts(kitchen: Kitchen) -> None:
-    response = httpx.get(f"{kitchen.url}/api/sites/{SITE}/haccp?{kitchen.query()}")
+@pytest.fixture
+def kitchen(served: tuple[Kitchen, RunningDashboard]) -> Kitchen:
+    return served[0]
+
+
+@pytest.fixture
+def manager(served: tuple[Kitchen, RunningDashboard]) -> httpx.Client:
+    """Signed in as a manager: the HACCP log needs that role."""
+    return served[1].client("manager")
+
+
+def test_the_json_log_matches_the_generated_readings_and_alerts(
+    kitchen: Kitchen, manager: httpx.Client
+) -> None:
+    response = manager.get(f"{kitchen.url}/api/sites/{SITE}/haccp?{kitchen.query()}")
     response.raise_for_status()
     log = response.json()
     assert (log["start"], log["end"], log["timezone"]) == (*map(str, kitchen.days), ZONE)
@@ -100,8 +113,10 @@ def test_the_json_log_matches_the_generated_readings_and_alerts(kitchen: Kitchen
     assert len(shown[(str(day2), "freezer-1")]["excursions"]) == 1, "over midnight: on both days"
 
 
-def test_the_csv_has_one_row_per_unit_and_day_with_the_same_figures(kitchen: Kitchen) -> None:
-    response = httpx.get(f"{kitchen.url}/haccp/{SITE}.csv?{kitchen.query()}")
+def test_the_csv_has_one_row_per_unit_and_day_with_the_same_figures(
+    kitchen: Kitchen, manager: httpx.Client
+) -> None:
+    response = manager.get(f"{kitchen.url}/haccp/{SITE}.csv?{kitchen.query()}")
     response.raise_for_status()
     assert response.headers["content-type"].startswith("text/csv")
     assert (
@@ -158,8 +173,8 @@ class Cells(HTMLParser):
             self.cells[key] = " ".join(f"{self.cells[key]} {data}".split())
 
 
-def test_the_printable_page_shows_the_same_figures(kitchen: Kitchen) -> None:
-    response = httpx.get(f"{kitchen.url}/haccp/{SITE}?{kitchen.query()}")
+def test_the_printable_page_shows_the_same_figures(kitchen: Kitchen, manager: httpx.Client) -> None:
+    response = manager.get(f"{kitchen.url}/haccp/{SITE}?{kitchen.query()}")
     response.raise_for_status()
     assert response.headers["content-type"].startswith("text/html")
     page = Cells()
@@ -192,11 +207,13 @@ def test_the_printable_page_shows_the_same_figures(kitchen: Kitchen) -> None:
         and ACTION in lunch
         and "▲▲" in page.cells[(str(kitchen.days[0]), "fridge-2", "max")]
     )
-    chinese = httpx.get(f"{kitchen.url}/haccp/{SITE}?{kitchen.query()}&lang=zh-CN")
+    chinese = manager.get(f"{kitchen.url}/haccp/{SITE}?{kitchen.query()}&lang=zh-CN")
     assert "HACCP 温度记录" in chinese.text and "王芳 于" in chinese.text
 
 
-def test_dates_are_checked_and_default_to_the_last_seven_days(kitchen: Kitchen) -> None:
+def test_dates_are_checked_and_default_to_the_last_seven_days(
+    kitchen: Kitchen, manager: httpx.Client
+) -> None:
     url = kitchen.url
     for query, words in (
         ("start=2026-13-01", "start: '2026-13-01' is not a date"),
@@ -205,24 +222,25 @@ def test_dates_are_checked_and_default_to_the_last_seven_days(kitchen: Kitchen) 
         ("start=2024-01-01&end=2025-12-31", "at most 366 days"),
     ):
         for path in (f"/api/sites/{SITE}/haccp", f"/haccp/{SITE}", f"/haccp/{SITE}.csv"):
-            response = httpx.get(f"{url}{path}?{query}")
+            response = manager.get(f"{url}{path}?{query}")
             assert response.status_code == 422, (path, query)
             assert words in response.json()["detail"]
-    log = httpx.get(f"{url}/api/sites/{SITE}/haccp").json()
+    log = manager.get(f"{url}/api/sites/{SITE}/haccp").json()
     today = datetime.now(TZ).date()
     assert [d["date"] for d in log["days"]] == [
         str(today - timedelta(days=n)) for n in range(6, -1, -1)
     ]
-    assert httpx.get(f"{url}/haccp/NOT_A_SITE").status_code == 422
+    assert manager.get(f"{url}/haccp/NOT_A_SITE").status_code == 422
 
 
 @pytest.mark.browser
 def test_the_printable_page_in_chromium(
-    kitchen: Kitchen, chromium: Browser, tmp_path: Path
+    kitchen: Kitchen, served: tuple[Kitchen, RunningDashboard], chromium: Browser, tmp_path: Path
 ) -> None:
     folder = Path(os.environ.get("CANTEEN_SCREENSHOT_DIR", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    served[1].sign_in(context, "manager")
     page = context.new_page()
     errors: list[Any] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

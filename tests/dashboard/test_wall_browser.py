@@ -66,7 +66,7 @@ def test_the_wall_screen_shows_a_new_value_without_reloading(
     site = "wall-site"
     dashboard = start_dashboard(influx_database, default_site=site)
     _send(publisher, site, "cold-room", _fridge(3.0), _fridge(-18.2, "freezer-1"))
-    page.goto(dashboard.url)
+    page.goto(dashboard.kiosk_url())
     tile = page.locator('.tile[data-key="cold-room/fridge-1"]')
     expect(tile.locator(".celsius")).to_have_text("3.0", timeout=15_000)
     expect(tile).to_have_class("tile state-ok")
@@ -105,7 +105,7 @@ def test_the_wall_screen_speaks_chinese_when_asked(
     site = "zh-site"
     dashboard = start_dashboard(influx_database, default_site=site, language="zh-CN")
     _send(publisher, site, "cold-room", _fridge(4.25))
-    page.goto(f"{dashboard.url}/wall/{site}")
+    page.goto(dashboard.kiosk_url(site))
     expect(page.locator("#cold-title")).to_have_text("冷藏与冷冻")
     expect(page.locator(".tile .kind")).to_have_text("冷藏柜", timeout=15_000)
     expect(page.locator("#dining-title")).to_have_text("餐厅")
@@ -132,7 +132,7 @@ def test_the_wall_screen_reconnects_by_itself_after_a_dashboard_restart(
     site = "restart-site"
     dashboard = start_dashboard(influx_database, default_site=site)
     _send(publisher, site, "cold-room", _fridge(2.5))
-    page.goto(dashboard.url)
+    page.goto(dashboard.kiosk_url())
     celsius = page.locator('.tile[data-key="cold-room/fridge-1"] .celsius')
     expect(celsius).to_have_text("2.5", timeout=15_000)
     page.evaluate("window.notReloaded = true")
