@@ -54,6 +54,7 @@ class DeviceView:
     seen_ms: int = 0
     backlog: int | None = None
     clock_synced: bool | None = None
+    refused: int | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +150,8 @@ class LiveState:
             view.backlog = status.backlog
         if status.clock_synced is not None:
             view.clock_synced = status.clock_synced
+        if status.refused is not None:
+            view.refused = status.refused
         return {f"device:{device}"}
 
     def _unit(self, site: str, device: str, sensor: str) -> tuple[str, ColdUnitView]:

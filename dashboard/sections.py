@@ -74,6 +74,7 @@ def device(name: str, status: DeviceView) -> Section:
         "seen_ms": status.seen_ms or None,
         "backlog": status.backlog,
         "clock_synced": status.clock_synced,
+        "refused": status.refused,
     }
 
 

@@ -311,6 +311,7 @@ class Agent:
                 "clock_synced": health.clock_synced,
                 "faults": self.faulty_sensors() or None,
                 "outbox_dropped": self.outbox.dropped(),
+                "refused": self.refusals,
             }
         )
         return encode_status(status)

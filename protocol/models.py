@@ -183,5 +183,8 @@ class Status(BaseModel):
     """Sensors whose driver is failing now (a probe unplugged or failing its CRC)."""
     outbox_dropped: Count | None = None
     """Readings the device's full outbox had to drop, since it was installed."""
+    refused: Count | None = None
+    """Publishes the broker refused (PUBACK reason code, e.g. 0x87 not authorised) since the
+    agent started: a device whose login or ACL is wrong says so here."""
     site: Slug | None = None
     device: Slug | None = None

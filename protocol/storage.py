@@ -82,7 +82,16 @@ KINDS: dict[str, KindMapping] = {
     "occupancy": KindMapping("occupancy", _no_tags, _occupancy),
 }
 STATUS_MEASUREMENT = "device_status"
-STATUS_FIELDS = ("online", "backlog", "cpu_temp_c", "disk_free_mb", "clock_synced", "agent")
+STATUS_FIELDS = (
+    "online",
+    "backlog",
+    "cpu_temp_c",
+    "disk_free_mb",
+    "clock_synced",
+    "agent",
+    "outbox_dropped",
+    "refused",
+)
 
 
 def reading_point(site: str, device: str, reading: Reading) -> Point:

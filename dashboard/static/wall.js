@@ -173,10 +173,11 @@
   function renderDevices() {
     const items = [...state.devices.values()].sort((a, b) => a.device.localeCompare(b.device)).map((d) => {
       const item = document.createElement("li");
-      item.className = d.online === false ? "device offline" : "device online";
+      item.className = d.online === false || d.refused ? "device offline" : "device online";
       const notes = [d.online === false ? t("offlineDevice") : t("online")];
       if (d.backlog) notes.push(t("backlog", { count: integer.format(d.backlog) }));
       if (d.clock_synced === false) notes.push(t("clockUnsynced"));
+      if (d.refused) notes.push(t("refused", { count: integer.format(d.refused) }));
       item.innerHTML = '<span class="dot"></span><span class="dev"></span><span class="notes"></span>';
       item.querySelector(".dev").textContent = d.device;
       item.querySelector(".notes").textContent = notes.join(" · ");

@@ -145,7 +145,7 @@ def test_door_and_device_status_keep_the_newest() -> None:
     )
     assert state.site("site-a").cold["cold-room/fridge-1"].door_open is True
 
-    online = Status(v=1, online=True, ts=NOON, backlog=12, clock_synced=True)
+    online = Status(v=1, online=True, ts=NOON, backlog=12, clock_synced=True, refused=3)
     will = Status(v=1, online=False)
     state.apply_status("site-a", "cold-room", online, epoch_ms(NOON))
     changed = state.apply_status("site-a", "cold-room", will, epoch_ms(NOON) + 5000)
@@ -158,6 +158,7 @@ def test_door_and_device_status_keep_the_newest() -> None:
             "seen_ms": epoch_ms(NOON) + 5000,
             "backlog": 12,
             "clock_synced": True,
+            "refused": 3,
         }
     }
 

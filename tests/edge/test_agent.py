@@ -150,6 +150,7 @@ def test_a_refused_puback_keeps_the_message_and_retries_later(
         agent.step()
     assert "Not authorized" in caplog.text
     assert agent.refusals == 1 and agent.outbox.backlog() == 1
+    assert json.loads(agent.status_payload())["refused"] == 1  # the hub is told
     assert len(link.telemetry()) == 1  # not resent at once
     clock.now += 2.5
     agent.step()

@@ -204,3 +204,14 @@ def test_occupancy_counts_are_integers() -> None:
     }
     parsed = parse_telemetry(TOPIC, message(body), NOW)
     assert parsed.readings == (OccupancyReading.model_validate(body),)
+
+
+def test_a_status_stores_the_refused_and_dropped_counts_as_integers() -> None:
+    from protocol import Status
+    from protocol.storage import status_point, to_line
+
+    status = Status(
+        v=1, online=True, ts=datetime(2026, 11, 23, 3, tzinfo=UTC), refused=4, outbox_dropped=0
+    )
+    line = to_line(status_point("site-a", "pi-1", status, datetime.now(UTC)))
+    assert "refused=4i" in line and "outbox_dropped=0i" in line
