@@ -124,7 +124,12 @@ def test_5_edge_cut_off_builds_a_backlog_of_25000_and_replays_it_in_batches_of_5
     wait_until(lambda: not device.link.is_connected(), timeout=15, message="the edge offline")
     device.source.enabled.set()
     wait_until(lambda: device.source.done, timeout=60, message="25,000 readings taken")
-    assert device.outbox.backlog() == 25_000, "the outbox holds the whole backlog"
+    # The agent commits the source's last poll a moment after the source is done.
+    wait_until(
+        lambda: device.outbox.backlog() == 25_000,
+        timeout=15,
+        message="the outbox to hold the whole backlog of 25,000",
+    )
     broker.start()
     wait_until(device.drained, timeout=90, message="the backlog replayed")
     hub.wait_count(site, len(device.produced), timeout=60, quiet_s=10)
