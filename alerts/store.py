@@ -153,6 +153,12 @@ class AlertStore:
             self._db.execute("CREATE TABLE IF NOT EXISTS alert_schema (version INTEGER NOT NULL)")
             row = self._db.execute("SELECT max(version) FROM alert_schema").fetchone()
             current = row[0] or 0
+            if current > len(MIGRATIONS):
+                raise AlertError(
+                    f"the alert database is at schema {current}, newer than this program "
+                    f"knows ({len(MIGRATIONS)}): run the version that wrote it, or restore a "
+                    "backup made by this one"
+                )
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self._db.execute("BEGIN IMMEDIATE")
                 try:

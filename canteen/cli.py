@@ -20,7 +20,12 @@ from canteen.settings import SettingsError
 
 logger = logging.getLogger("canteen")
 
-COMMAND_MODULES = ("edge.scale_cli", "canteen.provision.commands", "dashboard.user_cli")
+COMMAND_MODULES = (
+    "edge.scale_cli",
+    "canteen.provision.commands",
+    "dashboard.user_cli",
+    "canteen.data_cli",
+)
 """Modules adding their own subcommands with `register(subparsers)`."""
 
 

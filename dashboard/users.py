@@ -138,6 +138,12 @@ class UserStore:
         with self._lock:
             self._db.execute("CREATE TABLE IF NOT EXISTS user_schema (version INTEGER NOT NULL)")
             current = self.schema_version
+            if current > len(MIGRATIONS):
+                raise ValueError(
+                    f"the user database is at schema {current}, newer than this program "
+                    f"knows ({len(MIGRATIONS)}): run the version that wrote it, or restore a "
+                    "backup made by this one"
+                )
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self._db.execute("BEGIN IMMEDIATE")
                 try:

@@ -243,7 +243,9 @@ class InfluxQL:
             if "error" in result:
                 raise QueryError(f"InfluxQL failed: {result['error']}")
             series.extend(
-                Series(s.get("name", ""), s.get("tags") or {}, s["columns"], s["values"])
+                # A series with no rows (SHOW CONTINUOUS QUERIES of a database without any)
+                # comes without "values".
+                Series(s.get("name", ""), s.get("tags") or {}, s["columns"], s.get("values", []))
                 for s in result.get("series", [])
             )
         return series
