@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.rules import AlertKey, AlertKind, Severity
+from canteen.sqlite_schema import migrate, open_database, schema_version
 
 MIGRATIONS = (
     """
@@ -139,43 +140,16 @@ class AlertStore:
     """The alert tables of the hub's SQLite file; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_database(path)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
-        self._migrate()
-
-    def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS alert_schema (version INTEGER NOT NULL)")
-            row = self._db.execute("SELECT max(version) FROM alert_schema").fetchone()
-            current = row[0] or 0
-            if current > len(MIGRATIONS):
-                raise AlertError(
-                    f"the alert database is at schema {current}, newer than this program "
-                    f"knows ({len(MIGRATIONS)}): run the version that wrote it, or restore a "
-                    "backup made by this one"
-                )
-            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute("INSERT INTO alert_schema VALUES (?)", (version,))
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+            migrate(self._db, "alert_schema", MIGRATIONS, "alert")
 
     @property
     def schema_version(self) -> int:
         """The migration the database is at."""
-        row = self._db.execute("SELECT max(version) FROM alert_schema").fetchone()
-        return int(row[0] or 0)
+        return schema_version(self._db, "alert_schema")
 
     def close(self) -> None:
         """Close the database."""

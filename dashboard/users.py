@@ -20,6 +20,8 @@ from typing import Literal, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from canteen.sqlite_schema import migrate, open_database, schema_version
+
 Role = Literal["staff", "manager", "admin"]
 ROLES: tuple[Role, ...] = ("staff", "manager", "admin")
 """Each role may do what the ones before it may."""
@@ -123,11 +125,7 @@ class UserStore:
     """The users file of the hub; safe to share between threads."""
 
     def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db = open_database(path)
         self._lock = threading.RLock()
         self._hasher = hasher or kitchen_hasher()
         self._hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
@@ -136,31 +134,12 @@ class UserStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS user_schema (version INTEGER NOT NULL)")
-            current = self.schema_version
-            if current > len(MIGRATIONS):
-                raise ValueError(
-                    f"the user database is at schema {current}, newer than this program "
-                    f"knows ({len(MIGRATIONS)}): run the version that wrote it, or restore a "
-                    "backup made by this one"
-                )
-            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute("INSERT INTO user_schema VALUES (?)", (version,))
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+            migrate(self._db, "user_schema", MIGRATIONS, "user")
 
     @property
     def schema_version(self) -> int:
         """The migration the file is at."""
-        row = self._db.execute("SELECT max(version) FROM user_schema").fetchone()
-        return int(row[0] or 0)
+        return schema_version(self._db, "user_schema")
 
     def close(self) -> None:
         """Close the file."""
