@@ -5,6 +5,10 @@ sudo canteen device add site-a cold-room --kind fridge
 sudo canteen device rotate site-a cold-room
 sudo canteen device revoke site-a cold-room
 sudo canteen device list
+sudo canteen bridge allow site-a                  # on the central hub
+sudo canteen bridge add site-a --central central.example.org:8883 \
+    --login bridge.env --central-ca ca.crt        # on site-a's hub
+sudo canteen bridge remove site-a
 """
 
 from __future__ import annotations
@@ -18,24 +22,26 @@ from typing import TYPE_CHECKING, Any
 from canteen.provision import ProvisionError
 from canteen.provision.layout import BrokerFiles, default_state_dir, resolve_owner
 from canteen.provision.registry import KINDS
-from canteen.provision.reload import DEBIAN_PID_FILE, reload_broker
+from canteen.provision.reload import DEBIAN_PID_FILE, ReloadResult, reload_broker
 
 if TYPE_CHECKING:
-    from canteen.provision.access import BrokerAccess, Outcome
+    from canteen.provision.access import Outcome
+    from canteen.provision.bridge import BridgedAccess
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def access_from_args(args: argparse.Namespace) -> BrokerAccess:
+def access_from_args(args: argparse.Namespace) -> BridgedAccess:
     """The broker state the command line names, with its way of reloading the broker."""
     # Imported here: without the hub extra (cryptography) the commands still show up
     # and say which package is missing.
-    from canteen.provision.access import BrokerAccess
+    from canteen.provision.bridge import BridgedAccess
 
     reload = functools.partial(reload_broker, args.reload, args.pid_file)
     if args.broker_user is not None:
         resolve_owner(args.broker_user)  # refuse an unknown user before anything changes
-    return BrokerAccess(BrokerFiles(args.state_dir), reload, broker_user=args.broker_user)
+    # Bridged: every command keeps the ACL of the sites bridged to this hub, if any.
+    return BridgedAccess(BrokerFiles(args.state_dir), reload, broker_user=args.broker_user)
 
 
 def _report(outcome: Outcome, *, reload_required: bool = True) -> None:
@@ -85,6 +91,46 @@ def _list(args: argparse.Namespace, _stop: threading.Event) -> None:
         if entry.active:
             state += f" since {changed:%Y-%m-%d %H:%M}"
         print(f"{entry.site:<16} {entry.device:<20} {entry.kind:<9} {entry.username:<40} {state}")
+
+
+def _bridge_allow(args: argparse.Namespace, _stop: threading.Event) -> None:
+    outcome = access_from_args(args).allow_bridge(args.site)
+    _report(outcome, reload_required=args.reload != "none")
+
+
+def _bridge_deny(args: argparse.Namespace, _stop: threading.Event) -> None:
+    outcome = access_from_args(args).deny_bridge(args.site)
+    _report(outcome, reload_required=args.reload != "none")
+
+
+def _bridge_add(args: argparse.Namespace, _stop: threading.Event) -> None:
+    from canteen.provision.bridge import add_bridge, restart_broker
+
+    lines = add_bridge(
+        BrokerFiles(args.state_dir),
+        args.site,
+        args.central,
+        args.login,
+        args.central_ca,
+        broker_dir=args.broker_dir,
+    )
+    _report_restart(lines, restart_broker(args.restart), args.restart)
+
+
+def _bridge_remove(args: argparse.Namespace, _stop: threading.Event) -> None:
+    from canteen.provision.bridge import remove_bridge, restart_broker
+
+    lines = remove_bridge(BrokerFiles(args.state_dir), args.site)
+    _report_restart(lines, restart_broker(args.restart), args.restart)
+
+
+def _report_restart(lines: list[str], restart: ReloadResult, how: str) -> None:
+    for line in lines:
+        print(line)
+    if restart.done or how == "none":
+        print(restart.message)
+        return
+    raise ProvisionError(restart.message)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -155,3 +201,47 @@ def register(sub: SubParsers) -> None:
     listing = device_sub.add_parser("list", help="every device and its state")
     _common(listing)
     listing.set_defaults(run=_list)
+    _register_bridge(sub)
+
+
+def _register_bridge(sub: SubParsers) -> None:
+    bridge = sub.add_parser("bridge", help="link site hubs to a central broker")
+    bridge_sub = bridge.add_subparsers(dest="action", required=True)
+    for name, helptext, run in (
+        ("allow", "on the central hub: give a site's bridge a login", _bridge_allow),
+        ("deny", "on the central hub: lock a site's bridge out", _bridge_deny),
+    ):
+        parser: argparse.ArgumentParser = bridge_sub.add_parser(name, help=helptext)
+        parser.add_argument("site", help="the site's slug, e.g. site-a")
+        _common(parser)
+        parser.set_defaults(run=run)
+    add = bridge_sub.add_parser("add", help="on a site's hub: bridge it to the central broker")
+    add.add_argument("site", help="this hub's site slug, e.g. site-a")
+    add.add_argument("--central", required=True, help="the central broker, HOST[:PORT=8883]")
+    add.add_argument(
+        "--login", type=Path, required=True, help="bridge.env from `canteen bridge allow`"
+    )
+    add.add_argument(
+        "--central-ca", type=Path, required=True, help="the central broker's CA (its ca.crt)"
+    )
+    add.add_argument(
+        "--broker-dir",
+        type=Path,
+        help="the bridges folder as Mosquitto sees it, e.g. /mosquitto/bridges in the "
+        "container (default: STATE/bridges)",
+    )
+    remove = bridge_sub.add_parser("remove", help="on a site's hub: delete its bridge")
+    remove.add_argument("site", help="this hub's site slug")
+    for parser in (add, remove):
+        parser.add_argument(
+            "--state-dir", type=Path, default=default_state_dir(), help="the broker's state"
+        )
+        parser.add_argument(
+            "--restart",
+            choices=["auto", "systemd", "none"],
+            default="auto",
+            help="Mosquitto 2.0 loads bridges only at start (auto: systemctl restart if the "
+            "unit is active, else say how)",
+        )
+    add.set_defaults(run=_bridge_add)
+    remove.set_defaults(run=_bridge_remove)

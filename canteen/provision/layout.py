@@ -8,6 +8,9 @@
     STATE/registry.json             hub settings and every device, revoked ones too
     STATE/hub.env                   the hub user's CANTEEN_MQTT_URL for ingest and dashboard
     STATE/devices/SITE/DEVICE/      a device's bundle: edge.yaml, edge.env, ca.crt
+    STATE/bridges/canteen-SITE.conf a site hub's bridge to the central broker (has its password)
+    STATE/bridges/canteen-SITE.ca.crt  the central broker's CA, for that bridge
+    STATE/bridge-logins/SITE/       on the central hub: a site's bridge.env and ca.crt to hand over
 
 `certs/` and `secrets/` mirror the broker's /mosquitto/certs and /mosquitto/secrets
 (broker/mosquitto.conf), so a container mounts the two folders as they are.
@@ -86,6 +89,23 @@ class BrokerFiles:
     def bundle(self, site: str, device: str) -> Path:
         """The folder of one device's files to copy onto its Pi."""
         return self.root / "devices" / site / device
+
+    @property
+    def bridges_dir(self) -> Path:
+        """The site's bridge configs: Mosquitto reads it with `include_dir`."""
+        return self.root / "bridges"
+
+    def bridge_conf(self, site: str) -> Path:
+        """The bridge config of a site's link to the central broker."""
+        return self.bridges_dir / f"canteen-{site}.conf"
+
+    def bridge_ca(self, site: str) -> Path:
+        """The central broker's CA certificate for that link (not a .conf: never loaded)."""
+        return self.bridges_dir / f"canteen-{site}.ca.crt"
+
+    def bridge_login(self, site: str) -> Path:
+        """On the central hub: the folder of a site's bridge login to hand over."""
+        return self.root / "bridge-logins" / site
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
