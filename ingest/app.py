@@ -98,6 +98,7 @@ def run_ingest(
         mqtt_inbox.ack,
         batch_lines=settings.batch_lines,
         linger_s=settings.linger_s,
+        ack_all=mqtt_inbox.ack_all,
     )
     mqtt_inbox.start()
     if ready is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from canteen.mqtt_login import configure_credentials
 from canteen.settings import MqttSettings
+from ingest.batched_client import BatchedClient
 from ingest.pipeline import Inbound
 from protocol import Channel, subscription
 
@@ -54,7 +55,7 @@ class MqttInbox:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self._client = mqtt.Client(
+        self._client = BatchedClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
@@ -88,6 +89,20 @@ class MqttInbox:
             current = self._generation
         if message.generation == current and message.qos > 0:
             self._client.ack(message.mid, message.qos)
+
+    def ack_all(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge stored messages, in order, in one write (only on their own connection).
+
+        The lock is held while the PUBACKs are queued: a reconnect (which empties paho's
+        outgoing queue) cannot slip in between the generation check and the queueing.
+        """
+        with self._lock:
+            current = self._generation
+            ours = [m for m in messages if m.generation == current]
+            self._client.ack_all(m.mid for m in ours if m.qos == 1)
+            for message in ours:
+                if message.qos == 2:  # never at the subscription's QoS 1, but complete
+                    self._client.ack(message.mid, message.qos)
 
     def stop(self) -> None:
         """Disconnect; the broker keeps the session and queues what arrives meanwhile."""

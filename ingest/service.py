@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.deadletters import DeadLetterStore
@@ -47,12 +47,14 @@ class Ingest:
         ack: Callable[[Inbound], None],
         batch_lines: int = 5000,
         linger_s: float = 0.05,
+        ack_all: Callable[[Sequence[Inbound]], None] | None = None,
     ) -> None:
         self._inbox = inbox
         self._processor = processor
         self._writer = writer
         self._dead_letters = dead_letters
         self._ack = ack
+        self._ack_all = ack_all
         self._batch_lines = batch_lines
         self._linger_s = linger_s
         self.counters = IngestCounters()
@@ -114,8 +116,11 @@ class Ingest:
                     )
                 )
         self._dead_letters.add(dead)
-        for message in batch:
-            self._ack(message)
+        if self._ack_all is not None:
+            self._ack_all(batch)
+        else:
+            for message in batch:
+                self._ack(message)
         self.counters.batches += 1
         self.counters.readings_written += len(lines) - len(refused)
         self.counters.lines_refused += len(refused)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from protocol.models import (
     DoorReading,
@@ -121,12 +122,16 @@ def status_point(site: str, device: str, status: Status, received: datetime) -> 
     )
 
 
+# Tag keys and values are a few names and validated slugs that repeat on every line:
+# remembering their escaped form saves most of the encoding (a refused text is not kept).
+@lru_cache(maxsize=4096)
 def _escape_key(text: str) -> str:
     if "\n" in text or "\r" in text:
         raise ValueError(f"line protocol cannot carry a line break in {text!r}")
     return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
+@lru_cache(maxsize=64)
 def _escape_measurement(text: str) -> str:
     if "\n" in text or "\r" in text:
         raise ValueError(f"line protocol cannot carry a line break in {text!r}")

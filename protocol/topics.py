@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 DEFAULT_ROOT = "canteen"
 SLUG_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
@@ -49,6 +50,9 @@ def device_topic(site: str, device: str, channel: Channel, root: str = DEFAULT_R
     return str(DeviceTopic(site, device, channel, root))
 
 
+# Every message of a device repeats its topic. Only topics that parse are remembered, and
+# those are short (four slugs), so hostile topics cannot grow the cache's memory.
+@lru_cache(maxsize=4096)
 def parse_topic(topic: str, root: str = DEFAULT_ROOT) -> DeviceTopic:
     """Split a received topic into site, device and channel."""
     parts = topic.split("/")
