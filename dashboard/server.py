@@ -28,6 +28,7 @@ from dashboard.auth_routes import auth_router
 from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
 from dashboard.mqtt_feed import BrokerFeed
+from dashboard.report_routes import report_router
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
 from dashboard.settings import MAKE_A_KEY, DashboardSettings, weak_secret
@@ -146,6 +147,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
     app.include_router(alert_api)
     app.include_router(alert_pages)
     app.include_router(haccp_router)
+    app.include_router(report_router)
     app.include_router(deadletter_router)
     app.include_router(auth_router)
     app.add_middleware(KioskCookie)

@@ -1,0 +1,1 @@
+"""Manager reports: waste trends, the demand forecast, and the menu they are priced by."""

@@ -1,0 +1,263 @@
+"""The hub's menu in SQLite (`menu.sqlite3`): dishes, costs, meal windows, targets, weather.
+
+The schema is versioned like alerts/store.py: `MIGRATIONS` are applied in order, once
+each, inside a transaction. Every value is checked on the way in (`MenuError` says which
+and why), so a report never meets a negative cost or a meal that ends before it starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+import threading
+from datetime import date, time
+from pathlib import Path
+
+from canteen.sqlite_schema import migrate, schema_version
+from protocol import WasteCategory
+from protocol.topics import SLUG_PATTERN
+from reports.kitchen import MEALS, Dish, MealWindow, SiteMenu, WasteTarget, default_windows
+
+MENU_FILE = "menu.sqlite3"
+NAME_MAX = 80
+COST_MAX = 10_000.0
+OUTDOOR_C = (-60.0, 60.0)
+MIGRATIONS = (
+    """
+    CREATE TABLE dishes (
+        site TEXT NOT NULL, slug TEXT NOT NULL,
+        name_zh TEXT NOT NULL, name_en TEXT NOT NULL,
+        cost_per_kg REAL, hot INTEGER NOT NULL DEFAULT 0, soup INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (site, slug)
+    );
+    CREATE TABLE category_costs (
+        site TEXT NOT NULL, category TEXT NOT NULL, cost_per_kg REAL NOT NULL,
+        PRIMARY KEY (site, category)
+    );
+    CREATE TABLE meal_windows (
+        site TEXT NOT NULL, meal TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL,
+        PRIMARY KEY (site, meal)
+    );
+    CREATE TABLE targets (
+        site TEXT PRIMARY KEY, grams_per_diner REAL, reduction_pct REAL,
+        baseline_first TEXT, baseline_last TEXT
+    );
+    CREATE TABLE outdoor_temperatures (
+        site TEXT NOT NULL, day TEXT NOT NULL, celsius REAL NOT NULL, PRIMARY KEY (site, day)
+    );
+    """,
+)
+CATEGORIES = tuple(c.value for c in WasteCategory)
+
+
+class MenuError(ValueError):
+    """A menu value that cannot be kept (the message names the field and says why)."""
+
+
+def check_slug(slug: str, what: str = "dish") -> str:
+    """A PROTOCOL slug, or MenuError."""
+    if not re.fullmatch(SLUG_PATTERN, slug):
+        raise MenuError(f"{what}: {slug!r} is not a slug (a-z, 0-9 and -, like braised-pork)")
+    return slug
+
+
+def _cost(value: float | None, what: str) -> float | None:
+    if value is not None and not 0 <= value <= COST_MAX:
+        raise MenuError(f"{what}: a cost per kg is between 0 and {COST_MAX:g}, not {value:g}")
+    return value
+
+
+def check_dish(dish: Dish) -> Dish:
+    """The dish if every field is sound, else MenuError."""
+    check_slug(dish.slug)
+    for field, name in (("name_zh", dish.name_zh), ("name_en", dish.name_en)):
+        if not name.strip() or len(name) > NAME_MAX:
+            raise MenuError(f"{field}: a dish name has 1 to {NAME_MAX} characters")
+    _cost(dish.cost_per_kg, "cost_per_kg")
+    return dish
+
+
+def check_windows(windows: tuple[MealWindow, ...]) -> tuple[MealWindow, ...]:
+    """Windows that each start before they end and never overlap, else MenuError."""
+    ordered = sorted(windows, key=lambda w: w.start)
+    for window in ordered:
+        if window.meal not in MEALS:
+            raise MenuError(f"meal: {window.meal!r} is not one of {', '.join(MEALS)}")
+        if window.end <= window.start:
+            raise MenuError(f"{window.meal}: the window must end after it starts")
+    for before, after in itertools.pairwise(ordered):
+        if after.start < before.end:
+            raise MenuError(f"{after.meal}: its window overlaps {before.meal}'s")
+    return tuple(ordered)
+
+
+def check_target(target: WasteTarget) -> WasteTarget:
+    """A target with sane figures and a baseline that is a real period, else MenuError."""
+    if target.grams_per_diner is not None and not 0 < target.grams_per_diner <= 10_000:
+        raise MenuError("grams_per_diner: a target is between 0 and 10000 grams per diner")
+    if target.reduction_pct is not None and not 0 < target.reduction_pct < 100:
+        raise MenuError("reduction_pct: a reduction is between 0 and 100 %")
+    if (target.baseline_first is None) != (target.baseline_last is None):
+        raise MenuError("baseline: give both its first and its last day, or neither")
+    period = target.baseline
+    if period is not None and period[1] < period[0]:
+        raise MenuError("baseline: its last day is before its first")
+    if target.reduction_pct is not None and period is None:
+        raise MenuError("reduction_pct: a reduction needs a baseline period to measure against")
+    return target
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+class MenuStore:
+    """The menu tables of the hub's SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            migrate(self._db, "menu_schema", MIGRATIONS, "menu")
+
+    @property
+    def schema_version(self) -> int:
+        """The migration the database is at."""
+        return schema_version(self._db, "menu_schema")
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def _run(self, statement: str, values: tuple[object, ...]) -> None:
+        with self._lock:
+            self._db.execute(statement, values)
+
+    def dishes(self, site: str) -> list[Dish]:
+        """A site's dishes, by slug."""
+        rows = self._db.execute(
+            "SELECT slug, name_zh, name_en, cost_per_kg, hot, soup FROM dishes WHERE site = ? "
+            "ORDER BY slug",
+            (site,),
+        ).fetchall()
+        return [Dish(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5])) for r in rows]
+
+    def put_dish(self, site: str, dish: Dish) -> None:
+        """Add a dish, or change the one with its slug."""
+        d = check_dish(dish)
+        self._run(
+            "INSERT OR REPLACE INTO dishes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (site, d.slug, d.name_zh.strip(), d.name_en.strip(), d.cost_per_kg, d.hot, d.soup),
+        )
+
+    def remove_dish(self, site: str, slug: str) -> None:
+        """Take a dish off the menu (its past waste stays, shown by slug)."""
+        self._run("DELETE FROM dishes WHERE site = ? AND slug = ?", (site, slug))
+
+    def category_costs(self, site: str) -> dict[str, float]:
+        """Cost per kg by waste category: the price of a drop with no priced dish."""
+        rows = self._db.execute(
+            "SELECT category, cost_per_kg FROM category_costs WHERE site = ?", (site,)
+        )
+        return {str(r[0]): float(r[1]) for r in rows}
+
+    def set_category_cost(self, site: str, category: str, cost_per_kg: float | None) -> None:
+        """Price a category per kg (None: no price)."""
+        if category not in CATEGORIES:
+            raise MenuError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
+        if _cost(cost_per_kg, f"cost of {category}") is None:
+            self._run(
+                "DELETE FROM category_costs WHERE site = ? AND category = ?", (site, category)
+            )
+            return
+        self._run(
+            "INSERT OR REPLACE INTO category_costs VALUES (?, ?, ?)", (site, category, cost_per_kg)
+        )
+
+    def meal_windows(self, site: str) -> tuple[MealWindow, ...]:
+        """The site's meal windows; the defaults for any meal not set."""
+        rows = self._db.execute(
+            'SELECT meal, start, "end" FROM meal_windows WHERE site = ?', (site,)
+        ).fetchall()
+        stored = {
+            r[0]: MealWindow(r[0], time.fromisoformat(r[1]), time.fromisoformat(r[2])) for r in rows
+        }
+        return tuple(
+            sorted((stored.get(w.meal, w) for w in default_windows()), key=lambda w: w.start)
+        )
+
+    def set_meal_windows(self, site: str, windows: tuple[MealWindow, ...]) -> None:
+        """Replace the site's meal windows (checked together: no overlap)."""
+        checked = check_windows(windows)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM meal_windows WHERE site = ?", (site,))
+            self._db.executemany(
+                "INSERT INTO meal_windows VALUES (?, ?, ?, ?)",
+                [
+                    (site, w.meal, w.start.isoformat("minutes"), w.end.isoformat("minutes"))
+                    for w in checked
+                ],
+            )
+            self._db.execute("COMMIT")
+
+    def target(self, site: str) -> WasteTarget:
+        """The site's waste target (none set: an empty one)."""
+        row = self._db.execute(
+            "SELECT grams_per_diner, reduction_pct, baseline_first, baseline_last FROM targets "
+            "WHERE site = ?",
+            (site,),
+        ).fetchone()
+        if row is None:
+            return WasteTarget()
+        return WasteTarget(row[0], row[1], _day(row[2]), _day(row[3]))
+
+    def set_target(self, site: str, target: WasteTarget) -> None:
+        """Set the site's waste target."""
+        t = check_target(target)
+        first, last = (d.isoformat() if d else None for d in (t.baseline_first, t.baseline_last))
+        self._run(
+            "INSERT OR REPLACE INTO targets VALUES (?, ?, ?, ?, ?)",
+            (site, t.grams_per_diner, t.reduction_pct, first, last),
+        )
+
+    def outdoor_temperatures(self, site: str, first: date, last: date) -> dict[date, float]:
+        """Outdoor temperatures entered by staff, by kitchen day, both ends included."""
+        rows = self._db.execute(
+            "SELECT day, celsius FROM outdoor_temperatures WHERE site = ? AND day BETWEEN ? AND ?",
+            (site, first.isoformat(), last.isoformat()),
+        )
+        return {date.fromisoformat(r[0]): float(r[1]) for r in rows}
+
+    def set_outdoor_temperatures(self, site: str, temperatures: dict[date, float | None]) -> None:
+        """Record (or, with None, forget) the outdoor temperature of days, past or forecast."""
+        for day, celsius in temperatures.items():
+            if celsius is not None and not OUTDOOR_C[0] <= celsius <= OUTDOOR_C[1]:
+                raise MenuError(f"outdoor temperature of {day}: {celsius:g} °C is not plausible")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for day, celsius in temperatures.items():
+                self._db.execute(
+                    "DELETE FROM outdoor_temperatures WHERE site = ? AND day = ?",
+                    (site, day.isoformat()),
+                )
+                if celsius is not None:
+                    self._db.execute(
+                        "INSERT INTO outdoor_temperatures VALUES (?, ?, ?)",
+                        (site, day.isoformat(), celsius),
+                    )
+            self._db.execute("COMMIT")
+
+    def site_menu(self, site: str) -> SiteMenu:
+        """Everything the reports need of a site."""
+        dishes = {d.slug: d for d in self.dishes(site)}
+        return SiteMenu(
+            site, dishes, self.category_costs(site), self.meal_windows(site), self.target(site)
+        )
