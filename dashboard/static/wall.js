@@ -24,6 +24,7 @@
   let source = null;
   let lastHeard = 0;
   let retryMs = 1000;
+  let measured = 0;
 
   function t(key, values) {
     let text = STRINGS[key] ?? key;
@@ -270,8 +271,21 @@
     setLink("connecting");
     source = new EventSource(`/api/sites/${encodeURIComponent(SITE)}/stream`);
     lastHeard = Date.now();
-    source.addEventListener("snapshot", (event) => { heard(); applySnapshot(JSON.parse(event.data)); setLink("live"); });
-    source.addEventListener("update", (event) => { heard(); applyUpdate(JSON.parse(event.data)); });
+    // performance marks let a benchmark (bench/wall_screen.py) time the page's own work.
+    source.addEventListener("snapshot", (event) => {
+      heard();
+      const started = performance.now();
+      applySnapshot(JSON.parse(event.data));
+      setLink("live");
+      performance.measure("snapshot", { start: started });
+    });
+    source.addEventListener("update", (event) => {
+      heard();
+      const started = performance.now();
+      applyUpdate(JSON.parse(event.data));
+      performance.measure("update", { start: started, detail: event.data.length });
+      if (++measured % 1000 === 0) performance.clearMeasures("update"); // a kiosk runs for months
+    });
     source.addEventListener("alive", () => heard());
     source.onerror = () => {
       setLink("offline");
