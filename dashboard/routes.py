@@ -53,6 +53,7 @@ def _now_ms() -> int:
 
 async def _site_picture(screens: Screens, site: str) -> dict[str, Any]:
     await screens.ensure_history(site)
+    await screens.ensure_expectation(site)
     return screens.snapshot(site, datetime.now(UTC))
 
 

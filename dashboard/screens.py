@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canteen.cold_units import UnitKind, guess_kind
+from dashboard.expectations import REFRESH_S, Expectation, read_expectation
 from dashboard.history import load_site
 from dashboard.live import LiveState, Section
 from dashboard.sections import section, snapshot
 from dashboard.settings import DashboardSettings
 from protocol import Status, Telemetry, epoch_ms
+from reports.menu import MENU_FILE, MenuStore
 from timeseries import InfluxError, InfluxQL
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ class Screens:
         self._loading: dict[str, asyncio.Lock] = {}
         self.alert_list: Callable[[str], list[dict[str, Any]]] = lambda _site: []
         """A site's unresolved alerts (set when the alert service runs)."""
+        self._expected: dict[str, Expectation] = {}
+        self._expected_at: dict[str, float] = {}
+        self._menu: MenuStore | None = None
 
     def kind_of(self, sensor: str) -> UnitKind:
         """A probe's unit kind: from the settings, else from its name."""
@@ -94,6 +99,50 @@ class Screens:
                 logger.warning("cannot read %s's history yet (live values only): %s", site, err)
                 return
             self._history_loaded[site] = True
+
+    async def ensure_expectation(self, site: str) -> None:
+        """Read (at most every half hour) what today's dining room is expected to do."""
+        last = self._expected_at.get(site)
+        if self._influx is None or (last is not None and time.monotonic() - last < REFRESH_S):
+            return
+        self._expected_at[site] = time.monotonic()
+        if self._menu is None:
+            self._menu = MenuStore(self.settings.state_dir / MENU_FILE)
+        try:
+            expected = await asyncio.to_thread(
+                read_expectation,
+                self._influx,
+                self._menu,
+                site,
+                datetime.now(UTC),
+                self.settings.tz(),
+            )
+        except InfluxError as err:
+            logger.warning("cannot read %s's expected dining yet: %s", site, err)
+            return
+        except Exception:  # a background read: the screen goes on without an expectation
+            logger.exception("cannot compute %s's expected dining", site)
+            return
+        if expected != self._expected.get(site):
+            self._expected[site] = expected
+            self._notify(site, {"expected"})
+
+    def sites_on_screen(self) -> set[str]:
+        """The sites some screen shows now."""
+        return {screen.site for screen in self._screens}
+
+    def _expected_json(self, site: str, now: datetime) -> Section:
+        expected = self._expected.get(site, Expectation())
+        start = self.state.day_start_ms(now)
+        return {
+            "curve": [[start + offset, present] for offset, present in expected.curve],
+            "diners": expected.diners,
+        }
+
+    def close(self) -> None:
+        """Close what the screens opened."""
+        if self._menu is not None:
+            self._menu.close()
 
     def connect(self, site: str) -> Screen:
         """Register a screen for a site's updates."""
@@ -137,6 +186,8 @@ class Screens:
         """One changed section of a site, as a screen applies it."""
         if key == "alerts":
             return {"alerts": self.alert_list(site)}
+        if key == "expected":  # sent when it changes, not with every dining update
+            return {"expected": self._expected_json(site, datetime.now(UTC))}
         return section(self.state.site(site), key, self.settings)
 
     def snapshot(self, site: str, now: datetime) -> dict[str, Any]:
@@ -144,6 +195,7 @@ class Screens:
         picture = snapshot(
             self.state.site(site), self.settings, epoch_ms(now), self.state.day_start_ms(now)
         )
+        picture["expected"] = self._expected_json(site, now)
         picture["alerts"] = self.alert_list(site)
         picture["history_loaded"] = self.history_loaded(site)
         return picture

@@ -48,6 +48,8 @@ async def _roll_days(screens: Screens) -> None:
     while True:
         await asyncio.sleep(DAY_CHECK_S)
         screens.roll_day(datetime.now(UTC))
+        for site in screens.sites_on_screen():
+            await screens.ensure_expectation(site)
 
 
 def hub_key(settings: DashboardSettings) -> bytes:
@@ -132,6 +134,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
             if alerts is not None:
                 alerts.stop()
                 alerts.store.close()
+            screens.close()
             influx.close()
             users.close()
 

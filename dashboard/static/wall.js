@@ -20,7 +20,7 @@
   }
   useZone(null);
 
-  const state = { offsetMs: 0, dayStartMs: 0, staleAfterMs: 1800000, sparkMs: 6 * 3600000, tiles: new Map(), devices: new Map(), curve: [], alerts: [] };
+  const state = { offsetMs: 0, dayStartMs: 0, staleAfterMs: 1800000, sparkMs: 6 * 3600000, tiles: new Map(), devices: new Map(), curve: [], alerts: [], dining: null, expected: { curve: [], diners: null } };
   let source = null;
   let lastHeard = 0;
   let retryMs = 1000;
@@ -129,10 +129,17 @@
     else for (const point of dining.curve) mergePoint(state.curve, point);
     const start = dayStart();
     state.curve = state.curve.filter((p) => p[0] >= start);
-    const top = Math.max(dining.capacity, ...state.curve.map((p) => p[1]));
-    const pts = state.curve.map((p) => `${(((p[0] - start) / DAY_MS) * 300).toFixed(1)},${(88 - (p[1] / top) * 84).toFixed(1)}`);
+    state.dining = dining;
+    const expected = state.expected.curve.filter((p) => p[0] >= start);
+    const top = Math.max(dining.capacity, ...state.curve.map((p) => p[1]), ...expected.map((p) => p[1]));
+    const at = (p) => `${(((p[0] - start) / DAY_MS) * 300).toFixed(1)},${(88 - (p[1] / top) * 84).toFixed(1)}`;
+    const pts = state.curve.map(at);
     const svg = $("dining-curve");
     svg.querySelector(".line").setAttribute("points", pts.join(" "));
+    svg.querySelector(".expected").setAttribute("points", expected.map(at).join(" "));
+    const forecast = $("expected-diners");
+    forecast.hidden = state.expected.diners === null;
+    if (!forecast.hidden) forecast.textContent = t("expectedDiners", { count: integer.format(state.expected.diners) });
     svg.querySelector(".area").setAttribute("d", pts.length ? `M${pts[0].split(",")[0]},90 L${pts.join(" L")} L${pts[pts.length - 1].split(",")[0]},90 Z` : "");
   }
 
@@ -236,6 +243,7 @@
     state.devices.clear();
     for (const unit of picture.cold) applyUnit(unit, true);
     $("cold-empty").hidden = picture.cold.length > 0;
+    state.expected = picture.expected || { curve: [], diners: null };
     applyDining(picture.dining, true);
     applyWaste(picture.waste);
     for (const device of picture.devices) state.devices.set(device.device, device);
@@ -251,6 +259,10 @@
       else if (part.waste) applyWaste(part.waste);
       else if (part.device) applyDevice(part.device);
       else if (part.alerts) applyAlerts(part.alerts);
+      else if (part.expected) {
+        state.expected = part.expected;
+        if (state.dining) applyDining({ ...state.dining, curve: [] }, false);
+      }
     }
   }
 
