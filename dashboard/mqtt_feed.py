@@ -3,7 +3,8 @@
 The dashboard only looks: it subscribes with a clean session at QoS 0 and never
 acknowledges for anyone, so it cannot take messages from the ingest, and what it misses
 while down it reads back from InfluxDB. Invalid messages are counted and skipped here;
-the ingest is the one that keeps them in its dead-letter store.
+the ingest is the one that keeps them in its dead-letter store. The one thing it sends
+is a device's retained config (`publish_retained`), when a manager pushes one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from protocol import (
 
 logger = logging.getLogger(__name__)
 
+PUBACK_TIMEOUT_S = 5.0
+
 OnTelemetry = Callable[[Telemetry], None]
 OnStatus = Callable[[str, str, Status, int], None]
 
@@ -65,6 +68,8 @@ class BrokerFeed:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        self._client.on_publish = self._handle_publish
+        self._refused: dict[int, str] = {}
 
     def start(self) -> None:
         """Connect in the background; paho reconnects until `stop`."""
@@ -76,6 +81,36 @@ class BrokerFeed:
         self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
+
+    def publish_retained(self, topic: str, payload: bytes) -> bool:
+        """Publish a retained QoS 1 message; tell whether the broker acknowledged it.
+
+        Waits up to `PUBACK_TIMEOUT_S` for the PUBACK; False (with the reason logged)
+        if the broker is not connected, refuses it or does not answer in time.
+        """
+        if not self.connected.is_set():
+            logger.warning("not connected to %s: %s not sent", self._settings.url(), topic)
+            return False
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        try:
+            info.wait_for_publish(PUBACK_TIMEOUT_S)
+        except (RuntimeError, ValueError) as err:  # paho: lost connection, or queue full
+            logger.warning("%s not sent: %s", topic, err)
+            return False
+        if not info.is_published():
+            logger.warning("no PUBACK for %s within %.0f s", topic, PUBACK_TIMEOUT_S)
+            return False
+        refused = self._refused.pop(info.mid, None)
+        if refused is not None:
+            logger.warning("the broker refused %s: %s", topic, refused)
+            return False
+        return True
+
+    def _handle_publish(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reason: ReasonCode, _props: Any
+    ) -> None:
+        if reason.is_failure:  # e.g. 0x87 Not authorized: the hub's ACL lacks the topic
+            self._refused[mid] = str(reason)
 
     def _handle_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any

@@ -4,11 +4,14 @@
 `?start=&end=` (kitchen days, both included; default the last 28) and `group=day|week|
 month`; `/reports/district/waste` spans every site; `/reports/{site}/forecast` (JSON at
 `/api/sites/{site}/forecast`); `/menu/{site}` manages dishes, costs, meal windows,
-targets and outdoor temperatures. Every route needs the manager role.
+targets and outdoor temperatures; `POST /menu/{site}/serving` pushes the dish being
+served to one waste station (its retained config topic). Every route needs the manager
+role.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -19,27 +22,32 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from alerts.haccp import LogPeriod, PeriodError
 from dashboard.auth import CSRF_COOKIE, CSRF_FIELD, AccessDep, require_role
 from dashboard.history import stored_sites
+from dashboard.mqtt_feed import BrokerFeed
 from dashboard.report_text import words
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
+from protocol import Channel, DeviceConfig, device_topic, encode_config
 from reports import charts
 from reports import forecast as model
 from reports.charts import kg
 from reports.forecast_sources import BACKTEST_DAYS, SiteForecast, site_forecast
 from reports.kitchen import OTHER
 from reports.menu import CATEGORIES, MENU_FILE, MenuError, MenuStore
-from reports.menu_forms import apply_form, temperature_days
+from reports.menu_forms import apply_form, serving_choice, temperature_days
 from reports.report_json import forecast_json, report_csv, report_json
 from reports.rollups import ROLLUP_FILE, Rollups
 from reports.targets import Progress, progress
 from reports.waste import Group, WasteReport
 from reports.waste_sources import waste_report
 from timeseries import InfluxError
+from timeseries.influx import quote_literal
 
+logger = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 DEFAULT_DAYS = 28
 DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -256,8 +264,21 @@ def forecast_page(found: ForecastDep, request: Request, lang: Language = None) -
     )  # fmt: skip
 
 
+def waste_stations(request: Request, site: str) -> list[str]:
+    """The site's devices that have sent waste readings (raise InfluxError if unreadable)."""
+    rows = request.app.state.influx.rows(
+        f'SHOW TAG VALUES FROM waste WITH KEY = "device" WHERE site = {quote_literal(site)}'
+    )
+    return sorted({row["value"] for row in rows if row["value"]})
+
+
 def _menu_page(request: Request, access: AccessDep, store: MenuStore, site: str,
                language: str, status: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
+    try:
+        stations = waste_stations(request, site)
+    except InfluxError as err:  # the rest of the page works without the history
+        logger.warning("cannot list the waste stations of %s: %s", site, err)
+        stations = []
     token, fresh = access.csrf_token(request)
     tz = request.app.state.settings.tz()
     today = datetime.now(UTC).astimezone(tz).date()
@@ -266,7 +287,7 @@ def _menu_page(request: Request, access: AccessDep, store: MenuStore, site: str,
         request, "menu.html", language, site=site, menu=store.site_menu(site),
         categories=CATEGORIES,
         temperatures=store.outdoor_temperatures(site, days[0], days[-1]), days=days,
-        csrf_field=CSRF_FIELD, csrf=token, **context,
+        csrf_field=CSRF_FIELD, csrf=token, stations=stations, **context,
     )  # fmt: skip
     response.status_code = status
     if fresh is not None:
@@ -295,3 +316,36 @@ async def menu_post(site: SiteName, request: Request, access: AccessDep, store: 
         language = _language(request, lang)
         return _menu_page(request, access, store, site, language, 422, error=str(err))
     return RedirectResponse(f"/menu/{site}?saved=1" + (f"&lang={lang}" if lang else ""), 303)
+
+
+@report_router.post("/menu/{site}/serving", response_class=HTMLResponse, include_in_schema=False)
+async def serving_post(site: SiteName, request: Request, access: AccessDep, store: MenuDep,
+                       lang: Language = None) -> Response:  # fmt: skip
+    """Push the dish being served to one waste station; the page says whether it was sent."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    access.check_csrf(request, fields.get(CSRF_FIELD, ""))
+    language = _language(request, lang)
+    dishes = {d.slug: d.name(language) for d in store.dishes(site)}
+    try:
+        stations = await run_in_threadpool(waste_stations, request, site)
+    except InfluxError as err:
+        raise HTTPException(503, f"the waste stations cannot be listed: {err}") from err
+    try:
+        device, dish = serving_choice(fields, stations, list(dishes))
+    except MenuError as err:
+        return _menu_page(request, access, store, site, language, 422, error=str(err))
+    settings: DashboardSettings = request.app.state.settings
+    topic = device_topic(site, device, Channel.CONFIG, settings.mqtt.root)
+    feed: BrokerFeed = request.app.state.feed
+    sent = await run_in_threadpool(
+        feed.publish_retained, topic, encode_config(DeviceConfig(v=1, dish=dish))
+    )
+    t = words(language)
+    text = t["serving_sent" if sent else "serving_failed"].format(
+        device=device, dish=dishes[dish] if dish else t["no_dish"]
+    )
+    return _menu_page(
+        request, access, store, site, language, 200 if sent else 503,
+        **({"serving": text} if sent else {"error": text}),
+    )  # fmt: skip

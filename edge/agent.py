@@ -11,6 +11,10 @@ Order of work, every tick of the loop:
    `MAX_IN_FLIGHT` awaiting PUBACK;
 4. every `status_interval_s`, publish the retained health status.
 
+A config the hub pushes (retained on the device's config topic) is queued by the
+link's thread and applied at the start of the next round: its dish goes to every
+source that tags its readings with one (`DishTagging`, the waste stations).
+
 Live or replay: while the readings waiting fit in the in-flight window
 (`LIVE_LIMIT`) each goes alone in its message, as PROTOCOL.md's live traffic does;
 beyond it they are a backlog and go out in batches of up to REPLAY_BATCH (500).
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Protocol, runtime_checkable
 
 from edge.clock_trust import ClockTrust, clock_basis_ns, read_boot_id
 from edge.config import MAX_IN_FLIGHT, Clock, EdgeConfig
@@ -37,7 +42,17 @@ from edge.health import HealthProbe, HealthReport
 from edge.mqtt_link import Delivery, Link, LinkError
 from edge.outbox import Outbox, OutboxError, PackedMessage
 from edge.sources import FaultReporting, ReadingSource
-from protocol import REPLAY_BATCH, Channel, Reading, Status, device_topic, encode_status
+from protocol import (
+    REPLAY_BATCH,
+    Channel,
+    DeviceTopic,
+    ProtocolError,
+    Reading,
+    Status,
+    device_topic,
+    encode_status,
+    parse_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +77,15 @@ def agent_version() -> str:
         return version("smart-canteen")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+@runtime_checkable
+class DishTagging(Protocol):
+    """A source whose readings carry the dish being served (a waste station)."""
+
+    def set_dish(self, dish: str | None) -> None:
+        """Set the dish the hub pushed; None falls back to the source's own."""
+        ...
 
 
 @dataclass(slots=True)
@@ -116,6 +140,7 @@ class Agent:
         root = config.topic_root
         self.telemetry_topic = device_topic(config.site, config.device, Channel.TELEMETRY, root)
         self.status_topic = device_topic(config.site, config.device, Channel.STATUS, root)
+        self.config_topic = DeviceTopic(config.site, config.device, Channel.CONFIG, root)
         self.sensor_names = sorted({s.name for s in self.sources})
         start = monotonic()
         self._due = [start] * len(self.sources)
@@ -125,6 +150,7 @@ class Agent:
         self._pace = Pace(config.replay_messages_per_s, MAX_IN_FLIGHT, start)
         self._next_status = start + config.status_interval_s
         self._deliveries: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._configs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
         self.outgoing = {m.seq: Outgoing(m) for m in outbox.unacknowledged()}
         self._by_mid: dict[int, Outgoing] = {}
@@ -137,7 +163,7 @@ class Agent:
         the heartbeats stop and the service manager restarts the agent.
         """
         self._health_report = self._health.read()
-        self.link.connect(self.status_payload, self.deliver)
+        self.link.connect(self.status_payload, self.deliver, self.receive_config)
         while not stop.is_set():
             self._wake.clear()
             try:
@@ -152,8 +178,31 @@ class Agent:
         self._deliveries.put(delivery)
         self._wake.set()
 
+    def receive_config(self, payload: bytes) -> None:
+        """Take a config the hub pushed (called from the link's thread); applied next round."""
+        self._configs.put(payload)
+        self._wake.set()
+
+    def _apply_configs(self) -> None:
+        """Apply each pushed config in order; a bad one is logged and ignored."""
+        while True:
+            try:
+                payload = self._configs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                config = parse_config(self.config_topic, payload)
+            except ProtocolError as err:
+                logger.warning("ignoring the config pushed on %s: %s", self.config_topic, err)
+                continue
+            taggers = [s for s in self.sources if isinstance(s, DishTagging)]
+            for source in taggers:
+                source.set_dish(config.dish)
+            logger.info("hub pushed dish %s to %d source(s)", config.dish, len(taggers))
+
     def step(self) -> None:
-        """Do one round of work: poll, settle the broker's answers, send, report."""
+        """Do one round of work: apply pushed configs, poll, settle answers, send, report."""
+        self._apply_configs()
         now = self._monotonic()
         self._keep(self._poll_due(now))
         self._settle_deliveries(now)

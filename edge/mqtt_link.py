@@ -1,7 +1,9 @@
 """The agent's connection to the broker: paho-mqtt 2.x, MQTT v5, QoS 1, last will.
 
 `Link` is the three-method interface the agent sees (plus `is_connected`), so the
-agent's tests can use a fake link; `MqttLink` is the one real implementation.
+agent's tests can use a fake link; `MqttLink` is the one real implementation. It also
+subscribes to the device's own config topic (retained, pushed by the hub) and hands
+each config payload, unparsed, to the agent.
 """
 
 from __future__ import annotations
@@ -43,17 +45,21 @@ class Delivery:
 
 
 OnDelivery = Callable[[Delivery], None]
+OnConfig = Callable[[bytes], None]
 Birth = Callable[[], bytes]
 
 
 class Link(Protocol):
     """A connection to the broker that reports each QoS 1 message's fate."""
 
-    def connect(self, birth: Birth, on_delivery: OnDelivery) -> None:
+    def connect(
+        self, birth: Birth, on_delivery: OnDelivery, on_config: OnConfig | None = None
+    ) -> None:
         """Start connecting in the background and keep reconnecting until closed.
 
-        On every successful connect, publish `birth()` retained on the status topic.
-        `on_delivery` is called (from the link's own thread) for every PUBACK.
+        On every successful connect, publish `birth()` retained on the status topic and
+        subscribe to the device's config topic. `on_delivery` is called (from the link's
+        own thread) for every PUBACK, `on_config` for every config payload received.
         """
         ...
 
@@ -76,6 +82,7 @@ class MqttLink:
     def __init__(self, settings: MqttSettings, site: str, device: str) -> None:
         self.settings = settings
         self.status_topic = device_topic(site, device, Channel.STATUS, settings.root)
+        self.config_topic = device_topic(site, device, Channel.CONFIG, settings.root)
         self.refused = 0
         """PUBACKs with a failure reason code (e.g. 0x87 Not authorized) since start."""
         self._connected = threading.Event()
@@ -83,6 +90,7 @@ class MqttLink:
         self._failures = 0
         self._birth: Birth = lambda: b""
         self._on_delivery: OnDelivery = lambda _: None
+        self._on_config: OnConfig | None = None
         self.client_id = f"{site}-{device}"
         self._client = self._make_client(self.client_id)
 
@@ -96,11 +104,15 @@ class MqttLink:
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
+        client.on_message = self._handle_message
         return client
 
-    def connect(self, birth: Birth, on_delivery: OnDelivery) -> None:
+    def connect(
+        self, birth: Birth, on_delivery: OnDelivery, on_config: OnConfig | None = None
+    ) -> None:
         """Start the network thread; it connects, and reconnects with backoff."""
         self._birth, self._on_delivery = birth, on_delivery
+        self._on_config = on_config
         # A clean start: the agent's outbox, not a broker session, keeps what is unsent;
         # paho re-sends the QoS 1 messages still awaiting PUBACK after a reconnect.
         self._client.connect_async(
@@ -142,6 +154,10 @@ class MqttLink:
         self._connected.set()
         logger.info("connected to %s", self.settings.url())
         client.publish(self.status_topic, self._birth(), qos=1, retain=True)
+        # Here, not once at start: a clean start forgets subscriptions, so every
+        # reconnect subscribes again (and the broker re-sends the retained config).
+        if self._on_config is not None:
+            client.subscribe(self.config_topic, qos=1)
 
     def _handle_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         logger.warning("cannot reach broker %s", self.settings.url())
@@ -169,6 +185,10 @@ class MqttLink:
         self._failures += 1
         step = min(RECONNECT_MIN_S * 2 ** min(self._failures - 1, 10), RECONNECT_MAX_S)
         self._closing.wait(random.uniform(0, step / 2))  # noqa: S311  (not cryptographic)
+
+    def _handle_message(self, _client: mqtt.Client, _userdata: Any, message: Any) -> None:
+        if message.topic == self.config_topic and self._on_config is not None:
+            self._on_config(bytes(message.payload))
 
     def _handle_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, reason: ReasonCode, _props: Any

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from protocol.models import (
     READING,
     READING_KINDS,
+    DeviceConfig,
     Reading,
     Status,
     TelemetryEnvelope,
@@ -209,6 +210,17 @@ def parse_status(topic: DeviceTopic, payload: bytes) -> Status:
     return status
 
 
+def parse_config(topic: DeviceTopic, payload: bytes) -> DeviceConfig:
+    """Validate a config message the hub pushed to a device."""
+    _check_size(payload)
+    try:
+        config = DeviceConfig.model_validate(load_json(payload))
+    except ValidationError as err:
+        raise MessageRejected(describe(err)) from err
+    _check_identity(topic, config.site, config.device, config.model_fields_set)
+    return config
+
+
 def _dump(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -235,3 +247,12 @@ def encode_status(status: Status) -> bytes:
 def last_will() -> bytes:
     """The retained last-will payload an agent registers before connecting."""
     return encode_status(Status(v=1, online=False))
+
+
+def encode_config(config: DeviceConfig) -> bytes:
+    """Encode a config message as the hub publishes it (`"dish": null` is kept: it clears)."""
+    document = config.model_dump(mode="json")
+    for name in ("site", "device"):
+        if document[name] is None:
+            del document[name]
+    return _dump(document)

@@ -165,6 +165,18 @@ class TelemetryEnvelope(BaseModel):
     device: Slug | None = None
 
 
+class DeviceConfig(BaseModel):
+    """Settings the hub pushes to one device (retained on its config topic)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Version1
+    dish: Slug | None = None
+    """The dish being served now; null or absent: the station's own menu file or config."""
+    site: Slug | None = None
+    device: Slug | None = None
+
+
 class Status(BaseModel):
     """A device's birth, health or last-will message."""
 

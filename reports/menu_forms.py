@@ -85,3 +85,16 @@ def apply_form(store: MenuStore, site: str, fields: Mapping[str, str], today: da
     else:
         raise MenuError(f"action: {action!r} is not a part of the menu page")
     return action
+
+
+def serving_choice(
+    fields: Mapping[str, str], stations: list[str], dishes: list[str]
+) -> tuple[str, str | None]:
+    """Check the "serving now" form: a known waste station and a menu dish (or none)."""
+    device = fields.get("device", "")
+    if device not in stations:
+        raise MenuError(f"device: {device!r} is not a waste station of this site")
+    dish = fields.get("dish", "") or None
+    if dish is not None and dish not in dishes:
+        raise MenuError(f"dish: {dish!r} is not on this site's menu")
+    return device, dish

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from edge.drivers import ScaleSample
 from edge.mqtt_link import Delivery
 from protocol import Reading, TemperatureReading, format_ts
 
@@ -50,6 +51,22 @@ class BrokenProbe:
         pass
 
 
+class ScriptedScale:
+    """A scale that reports the weights a test queues, one per read, then nothing."""
+
+    def __init__(self) -> None:
+        self.weights: list[float] = []
+
+    def read(self) -> ScaleSample | None:
+        return ScaleSample(self.weights.pop(0)) if self.weights else None
+
+    def tare(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class FakeLink:
     """A link that records what is published and lets the test play the broker."""
 
@@ -58,10 +75,16 @@ class FakeLink:
         self.published: list[tuple[int, str, bytes, bool]] = []
         self.birth: Callable[[], bytes] | None = None
         self.on_delivery: Callable[[Delivery], None] | None = None
+        self.on_config: Callable[[bytes], None] | None = None
         self.closed = False
 
-    def connect(self, birth: Callable[[], bytes], on_delivery: Callable[[Delivery], None]) -> None:
-        self.birth, self.on_delivery = birth, on_delivery
+    def connect(
+        self,
+        birth: Callable[[], bytes],
+        on_delivery: Callable[[Delivery], None],
+        on_config: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.birth, self.on_delivery, self.on_config = birth, on_delivery, on_config
 
     def is_connected(self) -> bool:
         return self.connected
@@ -76,6 +99,11 @@ class FakeLink:
 
     def telemetry(self) -> list[tuple[int, dict[str, object]]]:
         return [(m, json.loads(p)) for m, t, p, _ in self.published if t.endswith("/telemetry")]
+
+    def push_config(self, payload: bytes) -> None:
+        """Play the broker delivering the device's (retained) config message."""
+        assert self.on_config is not None
+        self.on_config(payload)
 
     def answer(self, mids: Sequence[int], accepted: bool = True, reason: str = "Success") -> None:
         assert self.on_delivery is not None

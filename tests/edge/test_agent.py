@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from edge.config import MAX_IN_FLIGHT, EdgeConfig
 from edge.health import HealthProbe, clock_synced, cpu_temp_c, disk_free_mb
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox
+from edge.waste.station import WasteStation, WasteStationConfig
 from protocol import REPLAY_BATCH
 from tests.edge.broker_tools import Observer, Relay
-from tests.edge.doubles import T0, BrokenProbe, CountingProbe, FakeLink
+from tests.edge.doubles import T0, BrokenProbe, CountingProbe, FakeLink, ScriptedScale
 from tests.waiting import wait_until
 
 
@@ -60,7 +62,7 @@ def make_agent(
         health=health,
         monotonic=clock,
     )
-    link.connect(agent.status_payload, agent.deliver)
+    link.connect(agent.status_payload, agent.deliver, agent.receive_config)
     return agent
 
 
@@ -192,6 +194,66 @@ def test_status_reports_backlog_health_and_sensors(tmp_path: Path) -> None:
     status = json.loads(statuses[0][0])
     assert status["clock_synced"] is True and status["disk_free_mb"] > 0
     assert "cpu_temp_c" not in status  # this machine has no thermal zone at that path
+
+
+def waste_station(scale: ScriptedScale, dish: str | None = None) -> WasteStation:
+    config = WasteStationConfig.model_validate(
+        {"sensor": "bin-plate", "scale": {"type": "serial_scale", "port": "loop://"}, "dish": dish}
+    )
+    return WasteStation(config, scale=scale)
+
+
+class Drops:
+    """An agent with one waste station on a scripted scale, its clocks stepped 0.2 s a poll."""
+
+    def __init__(self, tmp_path: Path, dish: str | None) -> None:
+        self.link, self.clock, self.scale = FakeLink(), Monotonic(), ScriptedScale()
+        health = HealthProbe(
+            tmp_path, tmp_path / "no-thermal", tmp_path / "no-marker", lambda _: "yes"
+        )
+        self.agent = Agent(
+            make_config(tmp_path),
+            [waste_station(self.scale, dish)],
+            Outbox(tmp_path / "outbox.sqlite3"),
+            self.link,
+            lambda: T0 + timedelta(seconds=self.clock.now),
+            health=health,
+            monotonic=self.clock,
+        )
+        self.link.connect(self.agent.status_payload, self.agent.deliver, self.agent.receive_config)
+        self.base = 0.0
+
+    def drop(self) -> None:
+        """Settle the bin, then 100 g more: one drop, polled by the agent."""
+        self.scale.weights += [self.base] * 25 + [self.base + 100.0] * 25
+        self.base += 100.0
+        while self.scale.weights:
+            self.agent.step()
+            self.clock.now += 0.2
+
+    def dishes(self) -> list[str | None]:
+        message = self.agent.outbox.pack(100, T0)
+        assert message is not None
+        return [r.get("dish") for r in json.loads(message.body)["readings"]]
+
+
+def test_a_pushed_config_sets_the_dish_of_the_next_drop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    drops = Drops(tmp_path, dish="rice")
+    drops.drop()
+    drops.link.push_config(b'{"v": 1, "dish": "braised-pork", "fans": "on"}')
+    drops.drop()
+    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+        drops.link.push_config(b'{"v": 1, "dish": "Braised Pork"}')  # not a slug: ignored
+        drops.link.push_config(b"{not json")
+        drops.drop()
+    reasons = [r.getMessage() for r in caplog.records if r.name == "edge.agent"]
+    assert len(reasons) == 2 and "dish: String should match pattern" in reasons[0]
+    assert "canteen/site-a/cold-room/config" in reasons[0] and "not valid JSON" in reasons[1]
+    drops.link.push_config(b'{"v": 1, "dish": null}')  # back to the station's own dish
+    drops.drop()
+    assert drops.dishes() == ["rice", "braised-pork", "braised-pork", "rice"]
 
 
 def test_run_polls_until_stopped(tmp_path: Path) -> None:

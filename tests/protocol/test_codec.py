@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from protocol import (
+    DeviceConfig,
     MessageRejected,
     OccupancyReading,
     TemperatureReading,
+    encode_config,
     encode_telemetry,
     format_ts,
+    parse_config,
     parse_status,
     parse_telemetry,
     parse_topic,
@@ -215,3 +218,35 @@ def test_a_status_stores_the_refused_and_dropped_counts_as_integers() -> None:
     )
     line = to_line(status_point("site-a", "pi-1", status, datetime.now(UTC)))
     assert "refused=4i" in line and "outbox_dropped=0i" in line
+
+
+CONFIG_TOPIC = parse_topic("canteen/site-a/bin-1/config")
+
+
+@pytest.mark.parametrize("dish", ["braised-pork", None])
+def test_a_config_round_trips_from_the_hub_encoder_to_the_edge_parser(dish: str | None) -> None:
+    payload = encode_config(DeviceConfig(v=1, dish=dish))
+    assert json.loads(payload) == {"v": 1, "dish": dish}  # a null dish is sent: it clears
+    assert parse_config(CONFIG_TOPIC, payload).dish == dish
+
+
+def test_a_config_ignores_extra_fields_and_may_omit_the_dish() -> None:
+    assert parse_config(CONFIG_TOPIC, b'{"v": 1, "interval_s": 5}') == DeviceConfig(v=1)
+    same = b'{"v": 1, "dish": "rice", "site": "site-a", "device": "bin-1"}'
+    assert parse_config(CONFIG_TOPIC, same).dish == "rice"
+
+
+@pytest.mark.parametrize(
+    ("payload", "fault"),
+    [
+        (b'{"v": 1, "dish": "Braised Pork"}', "dish"),
+        (b'{"v": 1, "dish": 7}', "dish"),
+        (b'{"v": 2, "dish": "rice"}', "v"),
+        (b'{"dish": "rice"}', "v"),
+        (b"not json", "JSON"),
+        (b'{"v": 1, "device": "bin-2"}', "does not match"),
+    ],
+)
+def test_a_bad_config_is_rejected_with_the_reason(payload: bytes, fault: str) -> None:
+    with pytest.raises(MessageRejected, match=fault):
+        parse_config(CONFIG_TOPIC, payload)
