@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from alerts import links
 from alerts.store import Alert, AlertError, AlertStore
 from dashboard.auth import require_role
+from dashboard.examples import json_example
 from dashboard.phone_text import what, words
 from dashboard.routes import SiteName
 from dashboard.unit_chart import draw, recent_temperatures
@@ -58,13 +59,21 @@ def _alert_changed(request: Request, alert: Alert) -> None:
 
 
 # --- JSON API -------------------------------------------------------------------------------
-@alert_api.get("/sites/{site}/alerts", summary="A site's unresolved alerts")
+@alert_api.get(
+    "/sites/{site}/alerts",
+    summary="A site's unresolved alerts",
+    responses=json_example("site_alerts"),
+)
 async def site_alerts(site: SiteName, store: StoreDep) -> dict[str, Any]:
     """Open and acknowledged alerts, newest first."""
     return {"site": site, "alerts": [alert.to_json() for alert in store.live(site)]}
 
 
-@alert_api.get("/alerts/{alert_id}", summary="One alert with its audit trail and notifications")
+@alert_api.get(
+    "/alerts/{alert_id}",
+    summary="One alert with its audit trail and notifications",
+    responses=json_example("alert"),
+)
 async def one_alert(
     alert_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], store: StoreDep
 ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from dashboard.auth import require_role
+from dashboard.examples import json_example
 from dashboard.settings import DashboardSettings
 from ingest.app import IngestSettings
 from ingest.deadletters import DeadLetterCounts, DeadLetterReader, StoredDeadLetter
@@ -82,7 +83,11 @@ def _listing(request: Request, limit: int, before: int | None) -> dict[str, Any]
     }
 
 
-@deadletter_router.get("/api/deadletters", summary="Rejected messages and readings, newest first")
+@deadletter_router.get(
+    "/api/deadletters",
+    summary="Rejected messages and readings, newest first",
+    responses=json_example("deadletters"),
+)
 def list_dead_letters(request: Request, limit: Limit = 50, before: Before = None) -> dict[str, Any]:
     """A page of dead letters with their reason and payload preview, and the counts by reason.
 

@@ -32,6 +32,7 @@ from alerts.haccp import (
 )
 from alerts.haccp_sources import read_temperatures, read_unit_alerts
 from dashboard.auth import require_role
+from dashboard.examples import json_example
 from dashboard.haccp_text import excursion_parts, limits_text, words
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
@@ -229,7 +230,11 @@ def haccp_csv(log: LogDep) -> Response:
     )
 
 
-@haccp_router.get("/api/sites/{site}/haccp", summary="A site's HACCP temperature log")
+@haccp_router.get(
+    "/api/sites/{site}/haccp",
+    summary="A site's HACCP temperature log",
+    responses=json_example("haccp"),
+)
 def haccp_api(log: LogDep) -> dict[str, Any]:
     """Per unit and kitchen day: min / max / mean, the check-time readings, excursions."""
     return log_json(log)

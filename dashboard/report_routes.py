@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts.haccp import LogPeriod, PeriodError
 from dashboard.auth import CSRF_COOKIE, CSRF_FIELD, AccessDep, require_role
+from dashboard.examples import json_example
 from dashboard.history import stored_sites
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.report_text import words
@@ -39,7 +40,7 @@ from reports.forecast_sources import BACKTEST_DAYS, SiteForecast, site_forecast
 from reports.kitchen import OTHER
 from reports.menu import CATEGORIES, MENU_FILE, MenuError, MenuStore
 from reports.menu_forms import apply_form, serving_choice, temperature_days
-from reports.report_json import forecast_json, report_csv, report_json
+from reports.report_json import forecast_csv, forecast_json, report_csv, report_json
 from reports.rollups import ROLLUP_FILE, Rollups
 from reports.targets import Progress, progress
 from reports.waste import Group, WasteReport
@@ -216,7 +217,9 @@ def waste_csv(found: WasteDep) -> Response:
     )
 
 
-@report_router.get("/api/sites/{site}/waste", summary="A site's waste report")
+@report_router.get(
+    "/api/sites/{site}/waste", summary="A site's waste report", responses=json_example("waste")
+)
 def waste_api(found: WasteDep) -> dict[str, Any]:
     """By day/week/month, category, dish, meal; grams per diner, cost, baseline change."""
     return report_json(*found)
@@ -235,7 +238,22 @@ def forecast_dep(request: Request, store: MenuDep, site: SiteName) -> SiteForeca
 ForecastDep = Annotated[SiteForecast, Depends(forecast_dep)]
 
 
-@report_router.get("/api/sites/{site}/forecast", summary="A site's demand forecast")
+@report_router.get("/reports/{site}/forecast.csv", summary="A site's demand forecast as CSV")
+def forecast_download(found: ForecastDep) -> Response:
+    """Diners per meal, portions per dish and the backtest (UTF-8 with a byte-order mark)."""
+    name = f"forecast-{found.site}-{found.first}.csv"
+    return Response(
+        "\ufeff" + forecast_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@report_router.get(
+    "/api/sites/{site}/forecast",
+    summary="A site's demand forecast",
+    responses=json_example("forecast"),
+)
 def forecast_api(found: ForecastDep) -> dict[str, Any]:
     """Expected diners per meal for 7 days, portions per dish, and the backtest errors."""
     return forecast_json(found)

@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from dashboard.auth import wall_reader
+from dashboard.examples import json_example
 from dashboard.screens import Screens
 from dashboard.settings import DashboardSettings
 from protocol.topics import SLUG_PATTERN
@@ -57,14 +58,20 @@ async def _site_picture(screens: Screens, site: str) -> dict[str, Any]:
     return screens.snapshot(site, datetime.now(UTC))
 
 
-@api_router.get("/sites", summary="Sites seen on the broker or in the database")
+@api_router.get(
+    "/sites",
+    summary="Sites seen on the broker or in the database",
+    responses=json_example("sites"),
+)
 async def list_sites(screens: ScreensDep, settings: SettingsDep) -> dict[str, Any]:
     """The sites the dashboard knows, and the one shown by default."""
     known = set(screens.state.sites()) | {settings.default_site}
     return {"sites": sorted(known), "default": settings.default_site}
 
 
-@api_router.get("/sites/{site}/now", summary="A site's whole picture now")
+@api_router.get(
+    "/sites/{site}/now", summary="A site's whole picture now", responses=json_example("site_now")
+)
 async def site_now(site: SiteName, screens: ScreensDep) -> dict[str, Any]:
     """Cold units with their recent curves, the dining room, today's waste, devices."""
     return await _site_picture(screens, site)
@@ -111,7 +118,9 @@ async def site_stream(site: SiteName, request: Request, screens: ScreensDep) -> 
     )
 
 
-@api_router.get("/health", summary="Whether the dashboard sees the broker")
+@api_router.get(
+    "/health", summary="Whether the dashboard sees the broker", responses=json_example("health")
+)
 async def health(request: Request, screens: ScreensDep) -> dict[str, Any]:
     """Broker connection, sites known, screens connected, and the ingest's dead letters."""
     from dashboard.deadletter_routes import dead_letter_counts

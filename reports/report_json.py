@@ -83,6 +83,34 @@ def report_csv(report: WasteReport) -> str:
     return out.getvalue()
 
 
+def forecast_csv(found: SiteForecast) -> str:
+    """The forecast's meals, then the portions that follow, then the backtest's errors."""
+    out = io.StringIO()
+    table = csv.writer(out, lineterminator="\r\n")
+    table.writerow(["section", "date", "meal", "dish", "value", "outdoor_c", "detail"])
+    for r in found.meals:
+        table.writerow(
+            ["diners", r.day, r.meal, "", _number(r.diners), _number(r.celsius),
+             f"temperature adjustment {r.adjustment:+.1f}"]
+        )  # fmt: skip
+    for p in found.portions:
+        table.writerow(
+            ["portions", p.day, p.meal, p.dish, f"{p.portions:.1f}", "",
+             f"share {p.share:.3f}, cold factor {p.cold_factor:.2f}"]
+        )  # fmt: skip
+    bt = found.backtest
+    for name, errors in (("forecast", bt.model), ("seasonal_naive", bt.naive)):
+        table.writerow(
+            ["backtest", f"{bt.first}..{bt.last}", "", name, _number(errors.mae), "",
+             f"MAPE {_number(errors.mape)} %, {errors.count} meals"]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def forecast_json(found: SiteForecast) -> dict[str, Any]:
     """The forecast next to its backtest errors."""
     bt = found.backtest

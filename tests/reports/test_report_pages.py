@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -112,6 +114,13 @@ def test_the_forecast_api_shows_the_backtest_next_to_the_forecast(
     assert found["backtest"]["forecast"]["n"] == found["backtest"]["seasonal_naive"]["n"] == 84
     assert found["backtest"]["forecast"]["mae"] is not None
     assert {p["dish"] for p in found["portions"]} == set(NAMES)
+
+    download = dashboard.client("manager").get("/reports/north/forecast.csv")
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.text.lstrip("\ufeff"))))
+    diners = {(r[1], r[2]): float(r[4]) for r in rows if r[0] == "diners"}
+    assert diners == {(m["date"], m["meal"]): round(m["diners"], 1) for m in found["meals"]}
+    assert [r[3] for r in rows if r[0] == "backtest"] == ["forecast", "seasonal_naive"]
 
 
 def test_the_pages_render_in_chromium(
