@@ -22,6 +22,7 @@ COPY dashboard dashboard
 COPY alerts alerts
 COPY canteen canteen
 COPY edge edge
+COPY reports reports
 RUN pip install ".[hub]"
 COPY deploy/docker/healthcheck.py /app/healthcheck.py
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from playwright.sync_api import Browser, sync_playwright
 
 from canteen.local_services import LocalInfluxDB, LocalMosquitto, ServiceError
 from canteen.settings import InfluxSettings, MqttSettings
@@ -157,3 +158,18 @@ def publisher(mosquitto: Any) -> Iterator[Callable[[str, bytes], None]]:
     yield publish
     client.disconnect()
     client.loop_stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (one for the whole session)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `sudo scripts/test.sh` installs the chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

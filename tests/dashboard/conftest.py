@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 from canteen.local_services import LocalInfluxDB, LocalMosquitto, free_port
 from canteen.settings import InfluxSettings, MqttSettings
@@ -26,8 +26,6 @@ from dashboard.settings import DashboardSettings
 from dashboard.users import USERS_FILE, Role, UserError, UserStore
 
 _client_ids = itertools.count(1)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -153,14 +151,3 @@ def start_dashboard(
     yield start
     for dashboard in running:
         dashboard.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `sudo scripts/test.sh` installs the chromium package")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()

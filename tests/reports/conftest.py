@@ -1,5 +1,5 @@
-"""The dashboard fixtures (real uvicorn, Chromium) for the report pages' tests."""
+"""The dashboard fixtures (real uvicorn) for the report pages' tests; Chromium is the root's."""
 
-from tests.dashboard.conftest import chromium, start_dashboard
+from tests.dashboard.conftest import start_dashboard
 
-__all__ = ["chromium", "start_dashboard"]
+__all__ = ["start_dashboard"]
