@@ -136,7 +136,7 @@ class Outbox:
         """Keep new readings, in one transaction; apply the full policy if needed."""
         if not readings:
             return
-        bodies = [(r.model_dump_json(),) for r in readings]
+        bodies = [(r.model_dump_json(exclude_none=True),) for r in readings]
         with self._lock:
             pending = self._pending + len(bodies)
             kept = pending + self._unacked + self._held
@@ -161,7 +161,7 @@ class Outbox:
         """
         if not readings:
             return
-        rows = [(boot_id, basis_ns, r.model_dump_json()) for r in readings]
+        rows = [(boot_id, basis_ns, r.model_dump_json(exclude_none=True)) for r in readings]
         with self._lock:
             overflow = self._pending + self._unacked + self._held + len(rows) - self.max_readings
             from_pending = min(max(overflow, 0), self._pending)
@@ -201,9 +201,10 @@ class Outbox:
                         shift = timedelta(microseconds=(basis_ns - basis) // 1000)
                         reading = reading.model_copy(update={"ts": reading.ts + shift})
                         corrected += 1
-                    else:
+                    else:  # kept as taken, and marked so the hub knows the date is a guess
+                        reading = reading.model_copy(update={"clock_unverified": True})
                         unverified += 1
-                    bodies.append((reading.model_dump_json(),))
+                    bodies.append((reading.model_dump_json(exclude_none=True),))
                 db.execute("DELETE FROM held")
                 db.executemany("INSERT INTO pending (body) VALUES (?)", bodies)
                 db.execute(

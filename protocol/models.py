@@ -110,6 +110,10 @@ class _Reading(BaseModel):
 
     sensor: Slug
     ts: Timestamp
+    clock_unverified: Annotated[bool, Field(strict=True)] | None = None
+    """True when `ts` comes from a boot whose clock was never set by NTP (a Pi without a
+    battery clock that lost power before it synced): the date may be wrong, and is kept
+    as it was, marked, rather than guessed."""
 
 
 class TemperatureReading(_Reading):

@@ -99,10 +99,13 @@ def reading_point(site: str, device: str, reading: Reading) -> Point:
     """Map one reading to its point: tags site, device, sensor (+ kind's own), time = ts."""
     mapping = KINDS[reading.kind]
     tags = {"site": site, "device": device, "sensor": reading.sensor, **mapping.extra_tags(reading)}
+    fields = mapping.fields(reading)
+    if reading.clock_unverified:  # stored with the value, so the temperature log can say so
+        fields["clock_unverified"] = True
     return Point(
         mapping.measurement,
         tuple(sorted(tags.items())),
-        tuple(mapping.fields(reading).items()),
+        tuple(fields.items()),
         epoch_ms(reading.ts),
     )
 

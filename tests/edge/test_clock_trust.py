@@ -39,15 +39,29 @@ def test_held_readings_of_this_boot_are_shifted_by_the_clock_change(tmp_path: Pa
     assert outbox.clock_counts() == (2, 0)
 
 
-def test_readings_of_an_earlier_boot_go_unchanged_and_counted(tmp_path: Path) -> None:
+def test_readings_of_an_earlier_boot_go_unchanged_marked_and_counted(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.sqlite3")
     outbox.hold(_readings(1), "boot-0", basis_ns=5 * HOUR_NS)
     outbox.close()
     reopened = Outbox(tmp_path / "o.sqlite3")  # a power cut: held readings survive it
     assert reopened.held() == 1
     assert reopened.release("boot-1", basis_ns=31 * HOUR_NS) == (0, 1)
-    assert _pending_ts(reopened) == ["2026-11-23T03:00:00.000Z"]
+    message = reopened.pack(1000, T0)
+    assert message is not None
+    [reading] = json.loads(message.body)["readings"]
+    assert reading["ts"] == "2026-11-23T03:00:00.000Z"
+    assert reading["clock_unverified"] is True, "the hub is told the date may be wrong"
     assert reopened.clock_counts() == (0, 1)
+
+
+def test_corrected_and_ordinary_readings_carry_no_mark(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.hold(_readings(1), "boot-1", basis_ns=5 * HOUR_NS)
+    outbox.release("boot-1", basis_ns=31 * HOUR_NS)
+    outbox.add(_readings(1))
+    message = outbox.pack(1000, T0)
+    assert message is not None
+    assert all("clock_unverified" not in r for r in json.loads(message.body)["readings"])
 
 
 def test_trust_is_asked_again_only_every_few_seconds_until_given() -> None:

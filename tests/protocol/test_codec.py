@@ -250,3 +250,18 @@ def test_a_config_ignores_extra_fields_and_may_omit_the_dish() -> None:
 def test_a_bad_config_is_rejected_with_the_reason(payload: bytes, fault: str) -> None:
     with pytest.raises(MessageRejected, match=fault):
         parse_config(CONFIG_TOPIC, payload)
+
+
+def test_a_reading_marked_clock_unverified_is_stored_with_the_mark() -> None:
+    from protocol import TemperatureReading
+    from protocol.storage import reading_point, to_line
+
+    ts = datetime(2026, 11, 23, 3, tzinfo=UTC)
+    marked = TemperatureReading(sensor="fridge-1", ts=ts, celsius=3.5, clock_unverified=True)
+    plain = TemperatureReading(sensor="fridge-1", ts=ts, celsius=3.5)
+    assert "clock_unverified=true" in to_line(reading_point("site-a", "pi-1", marked))
+    assert "clock_unverified" not in to_line(reading_point("site-a", "pi-1", plain))
+    with pytest.raises(ValueError, match="clock_unverified"):
+        TemperatureReading.model_validate(
+            {"sensor": "fridge-1", "ts": ts, "celsius": 3.5, "clock_unverified": "yes"}
+        )
