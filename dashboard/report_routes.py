@@ -64,23 +64,24 @@ GroupQuery = Annotated[Literal["day", "week", "month"], Query(description="Bucke
 Language = Annotated[Literal["en", "zh-CN"] | None, Query(description="Page language")]
 
 
-def _opened(request: Request, name: str, opener: Callable[[Path], Any], file: str) -> Any:
-    with _menu_lock:  # opened on first use, in the state folder, then kept on the app
-        if getattr(request.app.state, name, None) is None:
-            settings: DashboardSettings = request.app.state.settings
-            setattr(request.app.state, name, opener(settings.state_dir / file))
-        return getattr(request.app.state, name)
+def opened(state: Any, name: str, opener: Callable[[Path], Any], file: str) -> Any:
+    """A store of the app, opened on first use in the state folder, then kept on it."""
+    with _menu_lock:
+        if getattr(state, name, None) is None:
+            settings: DashboardSettings = state.settings
+            setattr(state, name, opener(settings.state_dir / file))
+        return getattr(state, name)
 
 
 def menu_store(request: Request) -> MenuStore:
     """The hub's menu store (state_dir / menu.sqlite3)."""
-    store: MenuStore = _opened(request, "menu_store", MenuStore, MENU_FILE)
+    store: MenuStore = opened(request.app.state, "menu_store", MenuStore, MENU_FILE)
     return store
 
 
 def rollup_store(request: Request) -> Rollups:
     """The hub's report rollups (state_dir / report_rollups.sqlite3)."""
-    kept: Rollups = _opened(request, "report_rollups", Rollups, ROLLUP_FILE)
+    kept: Rollups = opened(request.app.state, "report_rollups", Rollups, ROLLUP_FILE)
     return kept
 
 

@@ -29,6 +29,7 @@ from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.report_routes import report_router
+from dashboard.report_warmup import keep_rollups_warm
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
 from dashboard.settings import MAKE_A_KEY, DashboardSettings, weak_secret
@@ -124,17 +125,28 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
         if watch_broker:
             feed.start()
         roller = asyncio.create_task(_roll_days(screens))
+        warmer = (
+            asyncio.create_task(keep_rollups_warm(app.state, settings.rollup_warm_days))
+            if settings.rollup_warm_days
+            else None
+        )
         await screens.ensure_history(settings.default_site)
         try:
             yield
         finally:
             roller.cancel()
+            if warmer is not None:
+                warmer.cancel()
             if watch_broker:
                 feed.stop()
             if alerts is not None:
                 alerts.stop()
                 alerts.store.close()
             screens.close()
+            for name in ("menu_store", "report_rollups"):  # opened by the report pages
+                store = getattr(app.state, name, None)
+                if store is not None:
+                    store.close()
             influx.close()
             users.close()
 

@@ -67,6 +67,14 @@ class DashboardSettings(BaseModel):
         12, gt=0, le=24 * 30, title="Hours a sign-in lasts (a kitchen shift, by default)"
     )
     alerts: AlertSettings = Field(default_factory=AlertSettings, title="Food-safety alerts")
+    rollup_warm_days: int = Field(
+        180,
+        ge=0,
+        le=3660,
+        title="Days of waste rollups kept ready for reports (0: roll up when asked)",
+        description="Rolled up soon after start and every hour, so a 90-day report and its "
+        "baseline answer from SQLite in well under a second.",
+    )
     haccp_check_times: list[time] = Field(
         default_factory=lambda: [time(8, 0), time(14, 0)],
         title="Check times of the HACCP temperature log (kitchen time, 'HH:MM')",

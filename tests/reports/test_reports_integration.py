@@ -202,3 +202,33 @@ def test_a_long_report_reads_summed_rows_and_then_only_recent_days(
 def test_generated_times_are_kitchen_times(history: History) -> None:
     assert all(d.at.tzinfo is not None for d in history.drops[:10])
     assert isinstance(history.drops[0].at, datetime)
+
+
+def test_warming_the_rollups_lets_the_first_report_read_nothing_from_influxdb(
+    loaded: InfluxQL, history: History, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from canteen.settings import MqttSettings
+    from dashboard.report_warmup import warm_rollups
+    from dashboard.settings import DashboardSettings
+
+    settings = DashboardSettings(
+        mqtt=MqttSettings.from_url("mqtt://127.0.0.1:1"),
+        influx=loaded.settings,
+        timezone=str(TZ),
+        state_dir=tmp_path,
+    )
+    state = SimpleNamespace(settings=settings, influx=loaded, menu_store=None, report_rollups=None)
+    days = (datetime.now(TZ).date() - history.first).days + 1
+    assert warm_rollups(state, days) == len(SITES)
+
+    seen: list[str] = []
+    query: Callable[[str], list] = loaded.query
+    monkeypatch.setattr(
+        loaded, "query", lambda statement: seen.append(statement) or query(statement)
+    )
+    period = LogPeriod(history.first, history.last, TZ)
+    report = waste_report(loaded, list(SITES), period, "day", menus(), state.report_rollups)
+    assert seen == [], "the manager's first report after the warm-up read InfluxDB again"
+    _check(report, expected(history, set(SITES), history.first, history.last, "day"))
