@@ -156,8 +156,15 @@ WasteDep = Annotated[tuple[WasteReport, Progress | None], Depends(waste_dep)]
 
 def _page(request: Request, name: str, language: str, **context: Any) -> HTMLResponse:
     t = words(language)
+    try:  # the site selector: every site with data
+        sites = stored_sites(request.app.state.influx)
+    except InfluxError:
+        sites = []
     return TEMPLATES.TemplateResponse(
-        request, name, {"t": t, "lang": language, **context}, headers={"Cache-Control": "no-store"}
+        request,
+        name,
+        {"t": t, "lang": language, "sites": sites, **context},
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -8,6 +8,7 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "waste_title": "Waste trends",
         "district": "District (all sites)",
+        "other_site": "Sites",
         "site": "Site",
         "from": "From",
         "to": "To",
@@ -99,6 +100,7 @@ TEXT: dict[str, dict[str, str]] = {
     "zh-CN": {
         "waste_title": "浪费趋势",
         "district": "全区（所有站点）",
+        "other_site": "站点",
         "site": "站点",
         "from": "从",
         "to": "至",

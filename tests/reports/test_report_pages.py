@@ -78,6 +78,10 @@ def test_the_waste_api_csv_and_district_match_the_history(
         expected(history, set(SITES), first, last, "week")["total"]["all"], abs=0.01
     )
     assert manager.get("/reports/district/waste").status_code == 200
+    page = manager.get("/reports/north/waste").text
+    picker = page[page.index('class="site-picker"') :]
+    for site in SITES:  # a site's page offers every other site with data
+        assert f'href="/reports/{site}/waste?lang=' in picker
     assert manager.get("/api/sites/north/waste", params={"start": "2026-13-01"}).status_code == 422
     assert dashboard.client("staff").get("/api/sites/north/waste").status_code == 403
 
