@@ -32,6 +32,7 @@ from alerts.haccp import (
 )
 from alerts.haccp_sources import read_temperatures, read_unit_alerts
 from dashboard.auth import require_role
+from dashboard.downloads import csv_download
 from dashboard.examples import json_example
 from dashboard.haccp_text import excursion_parts, limits_text, words
 from dashboard.routes import SiteName
@@ -223,11 +224,7 @@ def log_csv(log: HaccpLog) -> str:
 def haccp_csv(log: LogDep) -> Response:
     """The log as a CSV file (UTF-8 with a byte-order mark, so spreadsheets read Chinese)."""
     name = f"haccp-{log.site}-{log.period.first}-{log.period.last}.csv"
-    return Response(
-        "\ufeff" + log_csv(log),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(log_csv(log), name)
 
 
 @haccp_router.get(

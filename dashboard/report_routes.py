@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts.haccp import LogPeriod, PeriodError
 from dashboard.auth import CSRF_COOKIE, CSRF_FIELD, AccessDep, require_role
+from dashboard.downloads import csv_download
 from dashboard.examples import json_example
 from dashboard.history import stored_sites
 from dashboard.mqtt_feed import BrokerFeed
@@ -218,11 +219,7 @@ def waste_csv(found: WasteDep) -> Response:
     """Every figure of the report, one row each (UTF-8 with a byte-order mark)."""
     report = found[0]
     name = f"waste-{'-'.join(report.sites)[:60]}-{report.period.first}-{report.period.last}.csv"
-    return Response(
-        "\ufeff" + report_csv(report),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(report_csv(report), name)
 
 
 @report_router.get(
@@ -250,11 +247,7 @@ ForecastDep = Annotated[SiteForecast, Depends(forecast_dep)]
 def forecast_download(found: ForecastDep) -> Response:
     """Diners per meal, portions per dish and the backtest (UTF-8 with a byte-order mark)."""
     name = f"forecast-{found.site}-{found.first}.csv"
-    return Response(
-        "\ufeff" + forecast_csv(found),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(forecast_csv(found), name)
 
 
 @report_router.get(
