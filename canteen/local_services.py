@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,12 +34,28 @@ class ServiceError(RuntimeError):
     """A local service could not be found, started or reached."""
 
 
+LISTEN_PORTS = range(20000, 32000)
+"""Below Linux's ephemeral range (32768-60999): no outgoing connection takes one meanwhile."""
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Picked below the ephemeral range: a port the kernel hands out (bind to 0) can be taken
+    by any outgoing connection between this check and the server's own bind.
+    """
+    for _ in range(100):
+        port = random.choice(LISTEN_PORTS)  # noqa: S311 (not for security)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def check_port_free(host: str, port: int) -> None:

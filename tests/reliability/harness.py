@@ -32,7 +32,7 @@ from canteen.settings import InfluxSettings
 from edge.agent import Agent, utc_now
 from edge.clock_trust import ClockTrust
 from edge.config import EdgeConfig
-from edge.mqtt_link import Birth, MqttLink, OnDelivery
+from edge.mqtt_link import Birth, MqttLink, OnConfig, OnDelivery
 from edge.outbox import Outbox
 from protocol import Reading, TemperatureReading, epoch_ms, format_ts
 from tests.reliability.checker import Key
@@ -93,8 +93,10 @@ class RecordingLink:
         self.link = link
         self.batch_sizes: list[int] = []
 
-    def connect(self, birth: Birth, on_delivery: OnDelivery) -> None:
-        self.link.connect(birth, on_delivery)
+    def connect(
+        self, birth: Birth, on_delivery: OnDelivery, on_config: OnConfig | None = None
+    ) -> None:
+        self.link.connect(birth, on_delivery, on_config)
 
     def is_connected(self) -> bool:
         return self.link.is_connected()
