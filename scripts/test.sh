@@ -10,5 +10,7 @@ echo "==> ruff"
 echo "==> mypy --strict"
 .venv/bin/mypy
 echo "==> pytest"
+# Browser tests keep their screenshots here (git-ignored), for a person to look at.
+export CANTEEN_SCREENSHOT_DIR="${CANTEEN_SCREENSHOT_DIR:-$PWD/test-artifacts/screenshots}"
 # pytest exits 5 when it collects no test: with set -e that fails the run, as it should.
 .venv/bin/pytest "$@"
