@@ -23,7 +23,7 @@ from dashboard.live import LiveState, Section
 from dashboard.sections import section, snapshot
 from dashboard.settings import DashboardSettings
 from protocol import Status, Telemetry, epoch_ms
-from reports.menu import MENU_FILE, MenuStore
+from reports.menu import MenuStore
 from timeseries import InfluxError, InfluxQL
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ class Screens:
         """A site's unresolved alerts (set when the alert service runs)."""
         self._expected: dict[str, Expectation] = {}
         self._expected_at: dict[str, float] = {}
-        self._menu: MenuStore | None = None
+        self.menu_store: Callable[[], MenuStore] | None = None
+        """The hub's menu (set by the app: the same store the report pages use)."""
 
     def kind_of(self, sensor: str) -> UnitKind:
         """A probe's unit kind: from the settings, else from its name."""
@@ -103,16 +104,18 @@ class Screens:
     async def ensure_expectation(self, site: str) -> None:
         """Read (at most every half hour) what today's dining room is expected to do."""
         last = self._expected_at.get(site)
-        if self._influx is None or (last is not None and time.monotonic() - last < REFRESH_S):
+        if (
+            self._influx is None
+            or self.menu_store is None
+            or (last is not None and time.monotonic() - last < REFRESH_S)
+        ):
             return
         self._expected_at[site] = time.monotonic()
-        if self._menu is None:
-            self._menu = MenuStore(self.settings.state_dir / MENU_FILE)
         try:
             expected = await asyncio.to_thread(
                 read_expectation,
                 self._influx,
-                self._menu,
+                self.menu_store(),
                 site,
                 datetime.now(UTC),
                 self.settings.tz(),
@@ -138,11 +141,6 @@ class Screens:
             "curve": [[start + offset, present] for offset, present in expected.curve],
             "diners": expected.diners,
         }
-
-    def close(self) -> None:
-        """Close what the screens opened."""
-        if self._menu is not None:
-            self._menu.close()
 
     def connect(self, site: str) -> Screen:
         """Register a screen for a site's updates."""

@@ -28,13 +28,14 @@ from dashboard.auth_routes import auth_router
 from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
 from dashboard.mqtt_feed import BrokerFeed
-from dashboard.report_routes import report_router
+from dashboard.report_routes import opened, report_router
 from dashboard.report_warmup import keep_rollups_warm
 from dashboard.routes import api_router, page_router
 from dashboard.screens import Screens
 from dashboard.settings import MAKE_A_KEY, DashboardSettings, weak_secret
 from dashboard.users import USERS_FILE, UserStore
 from protocol import Status, Telemetry
+from reports.menu import MENU_FILE, MenuStore
 from timeseries import InfluxQL
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
         app.state.access = Access(users, key, settings)
         influx = InfluxQL(settings.influx)
         screens = Screens(settings, influx)
+        screens.menu_store = lambda: opened(app.state, "menu_store", MenuStore, MENU_FILE)
         app.state.screens = screens
         app.state.influx = influx
         loop = asyncio.get_running_loop()
@@ -142,7 +144,6 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
             if alerts is not None:
                 alerts.stop()
                 alerts.store.close()
-            screens.close()
             for name in ("menu_store", "report_rollups"):  # opened by the report pages
                 store = getattr(app.state, name, None)
                 if store is not None:

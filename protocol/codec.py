@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -199,26 +199,28 @@ def parse_telemetry(
     return Telemetry(topic, envelope.seq, envelope.sent, tuple(accepted), tuple(rejected))
 
 
-def parse_status(topic: DeviceTopic, payload: bytes) -> Status:
-    """Validate a birth, health or last-will status message."""
+M = TypeVar("M", Status, DeviceConfig)
+
+
+def _parse_device_message(model: type[M], topic: DeviceTopic, payload: bytes) -> M:
+    """Validate a status or config message: size, strict JSON, the model, the identity."""
     _check_size(payload)
     try:
-        status = Status.model_validate(load_json(payload))
+        message = model.model_validate(load_json(payload))
     except ValidationError as err:
         raise MessageRejected(describe(err)) from err
-    _check_identity(topic, status.site, status.device, status.model_fields_set)
-    return status
+    _check_identity(topic, message.site, message.device, message.model_fields_set)
+    return message
+
+
+def parse_status(topic: DeviceTopic, payload: bytes) -> Status:
+    """Validate a birth, health or last-will status message."""
+    return _parse_device_message(Status, topic, payload)
 
 
 def parse_config(topic: DeviceTopic, payload: bytes) -> DeviceConfig:
     """Validate a config message the hub pushed to a device."""
-    _check_size(payload)
-    try:
-        config = DeviceConfig.model_validate(load_json(payload))
-    except ValidationError as err:
-        raise MessageRejected(describe(err)) from err
-    _check_identity(topic, config.site, config.device, config.model_fields_set)
-    return config
+    return _parse_device_message(DeviceConfig, topic, payload)
 
 
 def _dump(document: dict[str, Any]) -> bytes:
