@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from ingest.deadletters import DeadLetterStore
 from ingest.ledger import DeviceLedger
-from ingest.pipeline import DeadLetter, Inbound, MessageProcessor
+from ingest.pipeline import DeadLetter, Inbound, MessageProcessor, Processed
 from ingest.writer import SureWriter
-from protocol import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ class Ingest:
             lines.extend(processed.lines)
             owners.extend([index] * len(processed.lines))
             dead.extend(processed.dead)
-            self._account(message, processed.telemetry, processed.readings_rejected, processed.dead)
+            self._account(message, processed)
         refused = self._writer.write(lines)
         if refused:
             line_owner = dict(zip(lines, owners, strict=True))
@@ -126,24 +125,13 @@ class Ingest:
         self.counters.lines_refused += len(refused)
         return len(batch)
 
-    def _account(
-        self,
-        message: Inbound,
-        telemetry: Telemetry | None,
-        readings_rejected: int,
-        dead: list[DeadLetter],
-    ) -> None:
+    def _account(self, message: Inbound, processed: Processed) -> None:
         self.counters.messages += 1
-        self.counters.readings_rejected += readings_rejected
-        if dead and readings_rejected == 0:
+        self.counters.readings_rejected += processed.readings_rejected
+        if processed.dead and processed.readings_rejected == 0:
             self.counters.messages_rejected += 1
-        for letter in dead:
+        for letter in processed.dead:
             logger.warning("rejected %s: %s", letter.topic, letter.reason)
-        if telemetry is not None:
-            self.ledger.record(
-                telemetry.topic.site,
-                telemetry.topic.device,
-                telemetry.seq,
-                telemetry.sent,
-                message.received,
-            )
+        topic, sent = processed.topic, processed.sent
+        if topic is not None and sent is not None:
+            self.ledger.record(topic.site, topic.device, processed.seq, sent, message.received)

@@ -585,7 +585,7 @@ def test_replayed_lower_and_duplicate_seq_are_processed_like_any_other() -> None
     lines = []
     for seq in (5, 5, 3, 1, 5, 2**63 - 1, 1):
         out = processed(message(temperature(), seq=seq))
-        assert out.dead == [] and out.telemetry is not None and out.telemetry.seq == seq
+        assert out.dead == [] and out.topic is not None and out.seq == seq
         lines.extend(out.lines)
     assert len(set(lines)) == 1  # the same point each time: InfluxDB keeps it once
 

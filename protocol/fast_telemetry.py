@@ -1,0 +1,184 @@
+"""A fast path for the everyday telemetry message, with the same result as the models.
+
+Nearly every message the hub receives is well formed: a v1 envelope whose readings are
+all valid, with timestamps in the agents' own format (`2026-12-01T08:30:00.123Z`).
+For such a message `fast_telemetry` returns the same line-protocol lines, `seq` and
+`sent` that `parse_telemetry` followed by `reading_point` and `to_line` give, at a
+fraction of the cost (no pydantic models, no `Point`). For anything else (a field
+missing or of another type, a value out of range, a reading to reject, a timestamp in
+another RFC 3339 spelling) it returns None, and the caller takes the full path, which
+also words the error. It never rejects anything itself, so it cannot be stricter than
+the models; `tests/protocol/test_fast_telemetry.py` checks that it is never looser.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple, TypeGuard
+
+from protocol.codec import (
+    DEFAULT_MAX_AGE,
+    FUTURE_TOLERANCE,
+    MAX_PAYLOAD_BYTES,
+    MAX_READINGS,
+    load_json,
+)
+from protocol.models import EPOCH, INT64_MAX, MAX_GRAMS_PER_DROP, WasteCategory
+from protocol.storage import KINDS, _escape_key, _escape_measurement
+from protocol.topics import DeviceTopic, is_slug
+
+_AGENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+_ONE_US = timedelta(microseconds=1)
+_CATEGORIES = frozenset(c.value for c in WasteCategory)
+_NUMBER = (int, float)
+
+
+class FastTelemetry(NamedTuple):
+    """What a telemetry message yields when every reading in it is valid."""
+
+    seq: int
+    sent: datetime
+    lines: list[str]
+
+
+@lru_cache(maxsize=4096)
+def _second_ms(day_and_clock: str) -> int:
+    # Readings of a backlog or of many devices share their second: parse it once.
+    return (datetime.fromisoformat(day_and_clock + "+00:00") - EPOCH) // _ONE_US // 1000
+
+
+def _agent_ts_ms(value: Any) -> int | None:
+    """Milliseconds since the epoch of a timestamp in the agents' format, else None."""
+    if type(value) is not str or len(value) != 24 or _AGENT_TS.fullmatch(value) is None:
+        return None
+    try:
+        return _second_ms(value[:19]) + int(value[20:23])
+    except ValueError:  # not a real date (month 13), or year 0
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _cached_slug(value: str) -> bool:
+    return is_slug(value)
+
+
+def _slug(value: Any) -> TypeGuard[str]:
+    return type(value) is str and _cached_slug(value)
+
+
+@lru_cache(maxsize=4096)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """The measurement and tags of a line, escaped exactly as `to_line` does."""
+    escaped = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags))
+    return f"{_escape_measurement(measurement)}{escaped} "
+
+
+def _number_in(value: Any, low: float, high: float, low_open: bool = False) -> TypeGuard[float]:
+    # NaN fails every comparison and infinities are beyond any bound: no isfinite needed.
+    if type(value) not in _NUMBER:
+        return False
+    above = low < value if low_open else low <= value
+    return bool(above and value <= high)
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= INT64_MAX
+
+
+def _fields(kind: str, raw: dict[str, Any]) -> str | None:
+    """The line's fields for one reading's own values, or None if the models may differ."""
+    if kind == "temperature":
+        celsius = raw.get("celsius")
+        return f"celsius={float(celsius)!r}" if _number_in(celsius, -60, 150) else None
+    if kind == "door":
+        is_open = raw.get("open")
+        if type(is_open) is not bool:
+            return None
+        return "open=true" if is_open else "open=false"
+    if kind == "waste":
+        grams = raw.get("grams")
+        return f"grams={float(grams)!r}" if _number_in(grams, 0, MAX_GRAMS_PER_DROP, True) else None
+    entered, exited, present = raw.get("entered"), raw.get("exited"), raw.get("present")
+    if not (_count(entered) and _count(exited) and _count(present)):
+        return None
+    return f"entered={entered}i,exited={exited}i,present={present}i"
+
+
+def _tags(kind: str, site: str, device: str, sensor: str, raw: dict[str, Any]) -> str | None:
+    tags: tuple[tuple[str, str], ...] = (("site", site), ("device", device), ("sensor", sensor))
+    if kind == "waste":
+        category, dish = raw.get("category"), raw.get("dish")
+        if type(category) is not str or category not in _CATEGORIES:
+            return None
+        tags += (("category", category),)
+        if dish is not None:
+            if not _slug(dish):
+                return None
+            tags += (("dish", dish),)
+    return _head(KINDS[kind].measurement, tags)
+
+
+def _line(site: str, device: str, raw: Any, newest_us: int, oldest_us: int) -> str | None:
+    if type(raw) is not dict:
+        return None
+    kind, sensor = raw.get("kind"), raw.get("sensor")
+    if type(kind) is not str or kind not in KINDS or not _slug(sensor):
+        return None
+    ts_ms = _agent_ts_ms(raw.get("ts"))
+    if ts_ms is None or not oldest_us <= ts_ms * 1000 <= newest_us:
+        return None
+    unverified = raw.get("clock_unverified")
+    if unverified is not None and type(unverified) is not bool:
+        return None
+    fields = _fields(kind, raw)
+    head = _tags(kind, site, device, sensor, raw)
+    if fields is None or head is None:
+        return None
+    if unverified:
+        fields += ",clock_unverified=true"
+    return f"{head}{fields} {ts_ms}"
+
+
+def fast_telemetry(
+    topic: DeviceTopic,
+    payload: bytes,
+    now: datetime,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> FastTelemetry | None:
+    """The lines of a telemetry message whose readings are all valid, or None.
+
+    None means "take the full path" (`parse_telemetry`): the message may be valid in a
+    spelling this path does not read, or it has something to reject.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        document = load_json(payload)
+    except ValueError:
+        return None
+    if type(document) is not dict:
+        return None
+    version, seq, readings = document.get("v"), document.get("seq"), document.get("readings")
+    if type(version) is not int or version != 1 or type(seq) is not int:
+        return None
+    if not 0 < seq <= INT64_MAX or type(readings) is not list or len(readings) > MAX_READINGS:
+        return None
+    sent_ms = _agent_ts_ms(document.get("sent"))
+    if sent_ms is None:
+        return None
+    site, device = topic.site, topic.device
+    if ("site" in document and document["site"] != site) or (
+        "device" in document and document["device"] != device
+    ):
+        return None
+    newest_us = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_US
+    oldest_us = (now - max_age - EPOCH) // _ONE_US
+    lines = []
+    for raw in readings:
+        line = _line(site, device, raw, newest_us, oldest_us)
+        if line is None:
+            return None
+        lines.append(line)
+    return FastTelemetry(seq, EPOCH + timedelta(milliseconds=sent_ms), lines)

@@ -1,0 +1,250 @@
+"""The fast telemetry path gives exactly what the models give, or steps aside."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from protocol import (
+    DoorReading,
+    MessageRejected,
+    OccupancyReading,
+    TemperatureReading,
+    WasteCategory,
+    WasteReading,
+    encode_telemetry,
+    format_ts,
+    parse_telemetry,
+    parse_topic,
+    reading_point,
+    to_line,
+)
+from protocol.fast_telemetry import fast_telemetry
+
+NOW = datetime(2026, 11, 23, 3, 0, 5, 123456, tzinfo=UTC)
+TOPIC = parse_topic("canteen/site-a/pi-1/telemetry")
+
+
+def full_path(payload: bytes) -> tuple[int, datetime, list[str], int] | None:
+    """What parse_telemetry and the storage mapping make of a message (None: rejected)."""
+    try:
+        parsed = parse_telemetry(TOPIC, payload, NOW)
+    except MessageRejected:
+        return None
+    lines = [to_line(reading_point(TOPIC.site, TOPIC.device, r)) for r in parsed.readings]
+    return parsed.seq, parsed.sent, lines, len(parsed.rejected)
+
+
+def check_same(payload: bytes) -> bool:
+    """Assert the fast path agrees with the full one; return whether it answered."""
+    fast = fast_telemetry(TOPIC, payload, NOW)
+    if fast is None:
+        return False
+    full = full_path(payload)
+    assert full is not None, "the fast path took a message the models reject"
+    seq, sent, lines, rejected = full
+    assert rejected == 0, "the fast path took a message with a reading to reject"
+    assert (fast.seq, fast.sent, fast.lines) == (seq, sent, lines)
+    return True
+
+
+def agent_ts(offset: timedelta) -> str:
+    return format_ts(NOW + offset)
+
+
+timestamps = st.one_of(
+    st.timedeltas(min_value=timedelta(days=-31), max_value=timedelta(minutes=6)).map(agent_ts),
+    st.sampled_from(
+        [
+            agent_ts(timedelta(minutes=5)),  # the future edge, to the millisecond
+            agent_ts(timedelta(minutes=5, milliseconds=1)),
+            agent_ts(-timedelta(days=30)),
+            "2026-11-23T03:00:05Z",  # valid RFC 3339 the fast path does not read
+            "2026-11-23T03:00:05.123+00:00",
+            "2026-11-23t03:00:05.123z",
+            "2026-11-23T03:00:05.123456Z",
+            "2026-13-23T03:00:05.123Z",  # no 13th month
+            "0000-11-23T03:00:05.123Z",
+            "2026-11-23T03:00:05.12Z",
+            "\u0662026-11-23T03:00:05.123Z",  # a non-ASCII digit
+        ]
+    ),
+    st.integers(),
+    st.none(),
+)
+slugs = st.one_of(
+    st.sampled_from(["fridge-1", "a", "0", "x" * 63, "x" * 64, "Fridge", "-a", "a b", "", "é"]),
+    st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,62}\Z"),
+    st.integers(),
+    st.none(),
+)
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 0.0, -60, 150, 150.0001, -60.0001, 1_000_000, 1_000_000.5, 5e-324]),
+    st.booleans(),
+    st.text(max_size=3),
+    st.none(),
+)
+counts = st.one_of(
+    st.integers(min_value=-5, max_value=2**64),
+    st.sampled_from([2**63 - 1, 2**63]),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+)
+maybe_flag = st.one_of(st.none(), st.booleans(), st.sampled_from([0, 1, "true"]))
+categories = st.one_of(st.sampled_from([*WasteCategory, "PLATE", "food", ""]), st.integers())
+
+
+VALID_VALUES: dict[str, dict[str, Any]] = {
+    "temperature": {"celsius": 3.5},
+    "door": {"open": False},
+    "waste": {"grams": 120.0, "category": "plate", "dish": "rice"},
+    "occupancy": {"entered": 3, "exited": 1, "present": 40},
+}
+HOSTILE: dict[str, st.SearchStrategy[Any]] = {
+    "kind": st.sampled_from(["temperature", "door", "waste", "occupancy", "smoke", 1, None]),
+    "sensor": slugs,
+    "ts": timestamps,
+    "celsius": numbers,
+    "open": st.one_of(st.booleans(), st.sampled_from([0, 1, "true", None])),
+    "grams": numbers,
+    "category": categories,
+    "dish": slugs,
+    "entered": counts,
+    "exited": counts,
+    "present": counts,
+    "clock_unverified": maybe_flag,
+    "note": st.text(max_size=5),
+}
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> Any:
+    """A valid reading, then (usually) one or two of its fields made hostile."""
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.none())))
+    kind = draw(st.sampled_from(sorted(VALID_VALUES)))
+    raw: dict[str, Any] = {"kind": kind, "sensor": "probe-1", "ts": agent_ts(timedelta(0))}
+    raw.update(VALID_VALUES[kind])
+    for _ in range(draw(st.integers(0, 2))):
+        name = draw(st.sampled_from(sorted(HOSTILE)))
+        if draw(st.integers(0, 5)) == 0:
+            raw.pop(name, None)
+        else:
+            raw[name] = draw(HOSTILE[name])
+    return raw
+
+
+@st.composite
+def envelopes(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid envelope, then (often) one of its fields made hostile."""
+    document: dict[str, Any] = {
+        "v": 1,
+        "seq": draw(st.integers(1, 2**63 - 1)),
+        "sent": agent_ts(timedelta(0)),
+        "readings": draw(st.lists(readings(), max_size=3)),
+    }
+    hostile: dict[str, st.SearchStrategy[Any]] = {
+        "v": st.sampled_from([1.0, True, 2, "1", None]),
+        "seq": st.one_of(st.integers(-2, 2**64), st.sampled_from([0, 2**63, 1.0, True])),
+        "sent": timestamps,
+        "readings": st.one_of(st.none(), st.dictionaries(st.text(max_size=2), st.none())),
+        "site": st.sampled_from(["site-a", "site-b", None]),
+        "device": st.sampled_from(["pi-1", "pi-2", None]),
+    }
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(hostile)))
+        if name in document and draw(st.integers(0, 5)) == 0:
+            del document[name]
+        else:
+            document[name] = draw(hostile[name])
+    return document
+
+
+@settings(max_examples=1500, deadline=None)
+@given(envelopes())
+@example({"v": 1, "seq": 1, "sent": agent_ts(timedelta(0)), "readings": []})
+def test_the_fast_path_never_differs_from_the_models(document: dict[str, Any]) -> None:
+    check_same(json.dumps(document, allow_nan=True).encode())
+
+
+def valid_readings() -> st.SearchStrategy[Any]:
+    ts = st.timedeltas(min_value=timedelta(days=-29), max_value=timedelta(minutes=4)).map(
+        lambda offset: (NOW + offset).replace(microsecond=(NOW + offset).microsecond // 1000 * 1000)
+    )
+    sensor = st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
+    flag = st.sampled_from([None, True, False])
+    return st.one_of(
+        st.builds(
+            TemperatureReading,
+            sensor=sensor,
+            ts=ts,
+            celsius=st.floats(-60, 150),
+            clock_unverified=flag,
+        ),
+        st.builds(DoorReading, sensor=sensor, ts=ts, open=st.booleans()),
+        st.builds(
+            WasteReading,
+            sensor=sensor,
+            ts=ts,
+            grams=st.floats(0.001, 1_000_000),
+            category=st.sampled_from(WasteCategory),
+            dish=st.one_of(st.none(), sensor),
+        ),
+        st.builds(
+            OccupancyReading,
+            sensor=sensor,
+            ts=ts,
+            entered=st.integers(0, 2**63 - 1),
+            exited=st.integers(0, 100),
+            present=st.integers(0, 2000),
+        ),
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(1, 2**63 - 1), st.lists(valid_readings(), min_size=1, max_size=20))
+def test_what_agents_send_takes_the_fast_path(seq: int, batch: list[Any]) -> None:
+    assert check_same(encode_telemetry(seq, NOW, batch)), "an agent's message missed the fast path"
+
+
+def test_a_message_with_one_bad_reading_takes_the_full_path() -> None:
+    good = {"kind": "door", "sensor": "door-1", "ts": agent_ts(timedelta(0)), "open": True}
+    bad = {**good, "open": "yes"}
+    payload = json.dumps({"v": 1, "seq": 3, "sent": good["ts"], "readings": [good, bad]})
+    assert fast_telemetry(TOPIC, payload.encode(), NOW) is None
+    full = full_path(payload.encode())
+    assert full is not None and len(full[2]) == 1 and full[3] == 1
+
+
+EDGES: dict[str, list[Any]] = {
+    "celsius": [-60.0001, -60, -60.0, 150, 150.0, 150.0001, 150.5, 151, -61, 1e999, -1e999],
+    "grams": [0, 0.0, -0.0, 5e-324, 1, 1_000_000, 1_000_000.0, 1_000_000.5, 1_000_001, 1e999],
+    "entered": [-1, 0, 2**63 - 1, 2**63, 2**64, 1.0, 0.0],
+    "exited": [-1, 0, 2**63 - 1, 2**63],
+    "present": [-1, 0, 2**63 - 1, 2**63],
+    "open": [True, False, 0, 1, "false", None],
+    "category": [*(c.value for c in WasteCategory), "PLATE", "Plate", "plate ", "food", "", None],
+    "dish": ["rice", "r", "x" * 63, "x" * 64, "Rice", "rice soup", "-rice", "", None, 7],
+    "sensor": ["probe-1", "x" * 63, "x" * 64, "Probe", "", "é", None, 7],
+    "clock_unverified": [True, False, None, 0, 1, "true"],
+    "kind": ["temperature", "door", "waste", "occupancy", "Door", "", None],
+}
+
+
+def test_every_field_boundary_agrees_with_the_models() -> None:
+    answered = 0
+    for kind, values in VALID_VALUES.items():
+        for name, edges in EDGES.items():
+            for value in [*edges, True, False, "3", None, [], {}]:
+                raw = {"kind": kind, "sensor": "probe-1", "ts": agent_ts(timedelta(0)), **values}
+                raw[name] = value
+                document = {"v": 1, "seq": 1, "sent": raw["ts"], "readings": [raw]}
+                answered += check_same(json.dumps(document).encode())
+    assert answered > 100  # the valid edges took the fast path
