@@ -12,8 +12,9 @@ Order of work, every tick of the loop:
 4. every `status_interval_s`, publish the retained health status.
 
 A config the hub pushes (retained on the device's config topic) is queued by the
-link's thread and applied at the start of the next round: its dish goes to every
-source that tags its readings with one (`DishTagging`, the waste stations).
+link's thread and applied at the start of the next round: its dish and its bin
+category go to every source that tags its readings with them (`BinTagging`, the
+waste stations); a null one returns each to its own.
 
 Live or replay: while the readings waiting fit in the in-flight window
 (`LIVE_LIMIT`) each goes alone in its message, as PROTOCOL.md's live traffic does;
@@ -49,6 +50,7 @@ from protocol import (
     ProtocolError,
     Reading,
     Status,
+    WasteCategory,
     device_topic,
     encode_status,
     parse_config,
@@ -80,11 +82,15 @@ def agent_version() -> str:
 
 
 @runtime_checkable
-class DishTagging(Protocol):
-    """A source whose readings carry the dish being served (a waste station)."""
+class BinTagging(Protocol):
+    """A source whose readings carry the dish being served and a category (a waste station)."""
 
     def set_dish(self, dish: str | None) -> None:
         """Set the dish the hub pushed; None falls back to the source's own."""
+        ...
+
+    def set_category(self, category: WasteCategory | None) -> None:
+        """Set the bin's category the hub pushed; None falls back to the source's own."""
         ...
 
 
@@ -195,10 +201,16 @@ class Agent:
             except ProtocolError as err:
                 logger.warning("ignoring the config pushed on %s: %s", self.config_topic, err)
                 continue
-            taggers = [s for s in self.sources if isinstance(s, DishTagging)]
+            taggers = [s for s in self.sources if isinstance(s, BinTagging)]
             for source in taggers:
                 source.set_dish(config.dish)
-            logger.info("hub pushed dish %s to %d source(s)", config.dish, len(taggers))
+                source.set_category(config.category)
+            logger.info(
+                "hub pushed dish %s, category %s to %d source(s)",
+                config.dish,
+                config.category,
+                len(taggers),
+            )
 
     def step(self) -> None:
         """Do one round of work: apply pushed configs, poll, settle answers, send, report."""

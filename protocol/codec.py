@@ -252,7 +252,7 @@ def last_will() -> bytes:
 
 
 def encode_config(config: DeviceConfig) -> bytes:
-    """Encode a config message as the hub publishes it (`"dish": null` is kept: it clears)."""
+    """Encode a config message as the hub publishes it (a null dish or category clears it)."""
     document = config.model_dump(mode="json")
     for name in ("site", "device"):
         if document[name] is None:

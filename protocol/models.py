@@ -177,6 +177,8 @@ class DeviceConfig(BaseModel):
     v: Version1
     dish: Slug | None = None
     """The dish being served now; null or absent: the station's own menu file or config."""
+    category: WasteCategory | None = None
+    """The bin's category set in the hub's menu; null or absent: the station's own config."""
     site: Slug | None = None
     device: Slug | None = None
 

@@ -2,9 +2,9 @@
 
 Each poll reads one weight (an HX711 load cell or a serial bench scale) into the
 drop detector; each drop becomes a WasteReading. Its category is the last
-category button pressed within the timeout, else the bin's own; its dish is, in
-order, the one the hub pushed (`set_dish`), the one in the menu file, the one in
-the config, or none.
+category button pressed within the timeout, else the one the hub pushed
+(`set_category`), else the bin's own; its dish is, in order, the one the hub pushed
+(`set_dish`), the one in the menu file, the one in the config, or none.
 
 The menu file is JSON such as `{"dish": "braised-pork"}` (or `{"dish": null}`);
 it is re-read when it changes, and a bad file keeps the previous dish.
@@ -210,6 +210,7 @@ class WasteStation:
         self.detector = DropDetector(config.detector.settings())
         self._menu = MenuFile(config.menu_file) if config.menu_file else None
         self._pushed_dish: str | None = None
+        self._pushed_category: WasteCategory | None = None
         self._throttle = LogThrottle(timedelta(minutes=10))
         self.scale_errors = 0
 
@@ -218,6 +219,19 @@ class WasteStation:
         if dish is not None and not is_slug(dish):
             raise ValueError(f"dish must be a slug, got {dish!r}")
         self._pushed_dish = dish
+
+    def set_category(self, category: WasteCategory | str | None) -> None:
+        """Set the bin's category (pushed by the hub); None falls back to the config's."""
+        try:
+            self._pushed_category = None if category is None else WasteCategory(category)
+        except ValueError as err:
+            known = ", ".join(c.value for c in WasteCategory)
+            raise ValueError(f"category must be one of {known}, got {category!r}") from err
+
+    @property
+    def category(self) -> WasteCategory:
+        """The category of the next drop when no button is pressed."""
+        return self._pushed_category or self._config.category
 
     @property
     def dish(self) -> str | None:
@@ -251,7 +265,7 @@ class WasteStation:
                 sensor=self.name,
                 ts=drop.at,
                 grams=drop.grams,
-                category=pressed or self._config.category,
+                category=pressed or self.category,
                 dish=self.dish,
             )
         ]

@@ -232,9 +232,13 @@ class Drops:
             self.clock.now += 0.2
 
     def dishes(self) -> list[str | None]:
+        return [r.get("dish") for r in self.readings()]
+
+    def readings(self) -> list[dict[str, Any]]:
         message = self.agent.outbox.pack(100, T0)
         assert message is not None
-        return [r.get("dish") for r in json.loads(message.body)["readings"]]
+        readings: list[dict[str, Any]] = json.loads(message.body)["readings"]
+        return readings
 
 
 def test_a_pushed_config_sets_the_dish_of_the_next_drop(
@@ -254,6 +258,28 @@ def test_a_pushed_config_sets_the_dish_of_the_next_drop(
     drops.link.push_config(b'{"v": 1, "dish": null}')  # back to the station's own dish
     drops.drop()
     assert drops.dishes() == ["rice", "braised-pork", "braised-pork", "rice"]
+
+
+def test_a_pushed_config_sets_the_category_of_the_next_drop_and_keeps_the_dish(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    drops = Drops(tmp_path, dish="rice")
+    drops.drop()
+    drops.link.push_config(b'{"v": 1, "dish": "congee", "category": "overproduction"}')
+    drops.drop()
+    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+        drops.link.push_config(b'{"v": 1, "dish": "tofu", "category": "compost"}')  # ignored whole
+        drops.drop()
+    assert "category: Input should be 'plate'" in caplog.text
+    drops.link.push_config(b'{"v": 1, "dish": "congee", "category": null}')  # the bin's own
+    drops.drop()
+    tagged = [(r["category"], r.get("dish")) for r in drops.readings()]
+    assert tagged == [
+        ("plate", "rice"),
+        ("overproduction", "congee"),
+        ("overproduction", "congee"),
+        ("plate", "congee"),
+    ]
 
 
 def test_run_polls_until_stopped(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from edge.config import EdgeConfig
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox
 from edge.waste.station import WasteStation, WasteStationConfig
-from protocol import DeviceConfig, encode_config
+from protocol import DeviceConfig, WasteCategory, encode_config
 from tests.edge.doubles import ScriptedScale
 from tests.waiting import wait_until
 
@@ -27,7 +27,8 @@ def test_a_config_retained_before_the_agent_connects_reaches_the_station(
     tmp_path: Path, mosquitto: Any, publisher: Callable[..., None]
 ) -> None:
     topic = f"canteen/{SITE}/{DEVICE}/config"
-    publisher(topic, encode_config(DeviceConfig(v=1, dish="braised-pork")), retain=True)
+    pushed = DeviceConfig(v=1, dish="braised-pork", category=WasteCategory.PREP)
+    publisher(topic, encode_config(pushed), retain=True)
     station = WasteStation(
         WasteStationConfig.model_validate(
             {"sensor": "bin-plate", "scale": {"type": "serial_scale", "port": "loop://"},
@@ -45,9 +46,17 @@ def test_a_config_retained_before_the_agent_connects_reaches_the_station(
     thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: station.dish == "braised-pork", timeout=15, message="pushed dish")
+        wait_until(
+            lambda: (station.dish, station.category) == ("braised-pork", WasteCategory.PREP),
+            timeout=15,
+            message="pushed dish and category",
+        )
         publisher(topic, encode_config(DeviceConfig(v=1, dish=None)), retain=True)
-        wait_until(lambda: station.dish == "rice", timeout=15, message="dish cleared")
+        wait_until(  # both absent or null: the station's own again
+            lambda: (station.dish, station.category) == ("rice", WasteCategory.PLATE),
+            timeout=15,
+            message="dish and category cleared",
+        )
     finally:
         stop.set()
         thread.join(10)

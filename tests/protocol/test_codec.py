@@ -12,6 +12,7 @@ from protocol import (
     MessageRejected,
     OccupancyReading,
     TemperatureReading,
+    WasteCategory,
     encode_config,
     encode_telemetry,
     format_ts,
@@ -223,17 +224,26 @@ def test_a_status_stores_the_refused_and_dropped_counts_as_integers() -> None:
 CONFIG_TOPIC = parse_topic("canteen/site-a/bin-1/config")
 
 
-@pytest.mark.parametrize("dish", ["braised-pork", None])
-def test_a_config_round_trips_from_the_hub_encoder_to_the_edge_parser(dish: str | None) -> None:
-    payload = encode_config(DeviceConfig(v=1, dish=dish))
-    assert json.loads(payload) == {"v": 1, "dish": dish}  # a null dish is sent: it clears
-    assert parse_config(CONFIG_TOPIC, payload).dish == dish
+@pytest.mark.parametrize(
+    ("dish", "category"), [("braised-pork", "prep"), (None, None), ("rice", None), (None, "plate")]
+)
+def test_a_config_round_trips_from_the_hub_encoder_to_the_edge_parser(
+    dish: str | None, category: str | None
+) -> None:
+    config = DeviceConfig.model_validate({"v": 1, "dish": dish, "category": category})
+    payload = encode_config(config)
+    # a null dish or category is sent: it clears what was pushed before
+    assert json.loads(payload) == {"v": 1, "dish": dish, "category": category}
+    parsed = parse_config(CONFIG_TOPIC, payload)
+    assert (parsed.dish, parsed.category) == (dish, category)
+    assert parsed.category is None or isinstance(parsed.category, WasteCategory)
 
 
-def test_a_config_ignores_extra_fields_and_may_omit_the_dish() -> None:
+def test_a_config_ignores_extra_fields_and_may_omit_the_dish_and_category() -> None:
     assert parse_config(CONFIG_TOPIC, b'{"v": 1, "interval_s": 5}') == DeviceConfig(v=1)
     same = b'{"v": 1, "dish": "rice", "site": "site-a", "device": "bin-1"}'
     assert parse_config(CONFIG_TOPIC, same).dish == "rice"
+    assert parse_config(CONFIG_TOPIC, same).category is None
 
 
 @pytest.mark.parametrize(
@@ -241,6 +251,8 @@ def test_a_config_ignores_extra_fields_and_may_omit_the_dish() -> None:
     [
         (b'{"v": 1, "dish": "Braised Pork"}', "dish"),
         (b'{"v": 1, "dish": 7}', "dish"),
+        (b'{"v": 1, "category": "compost"}', "category"),
+        (b'{"v": 1, "category": 1}', "category"),
         (b'{"v": 2, "dish": "rice"}', "v"),
         (b'{"dish": "rice"}', "v"),
         (b"not json", "JSON"),

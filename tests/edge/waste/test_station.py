@@ -161,6 +161,30 @@ def test_set_dish_refuses_a_bad_slug() -> None:
         Station().station.set_dish("Braised Pork")
 
 
+def test_the_category_from_the_hub_replaces_the_bins_own_but_not_a_button_press(
+    mock_factory: Any,
+) -> None:
+    bench = Station(mock_factory, category="plate", buttons=[{"pin": 5, "category": "spoilage"}])
+    bench.weigh(5, 0)
+    bench.station.set_category(WasteCategory.OVERPRODUCTION)
+    assert only(bench.weigh(5, 200)).category is WasteCategory.OVERPRODUCTION
+    mock_factory.pin(5).drive_low()
+    mock_factory.pin(5).drive_high()
+    assert only(bench.weigh(5, 400)).category is WasteCategory.SPOILAGE  # the press wins
+    bench.station.set_category("prep")  # as a string too
+    assert only(bench.weigh(5, 600)).category is WasteCategory.PREP
+    bench.station.set_category(None)  # back to the bin's own
+    assert bench.station.category is WasteCategory.PLATE
+    assert only(bench.weigh(5, 800)).category is WasteCategory.PLATE
+
+
+def test_set_category_refuses_an_unknown_category() -> None:
+    station = Station(category="prep").station
+    with pytest.raises(ValueError, match="category must be one of plate, prep"):
+        station.set_category("compost")
+    assert station.category is WasteCategory.PREP
+
+
 def test_scale_errors_give_no_reading_and_are_counted(caplog: pytest.LogCaptureFixture) -> None:
     bench = Station()
     bench.scale.weights = [ScaleError("HX711 not ready")] * 3
