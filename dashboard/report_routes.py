@@ -1,12 +1,10 @@
-"""The manager's reports: waste trends, the demand forecast and the menu page.
+"""The manager's reports: waste trends and the demand forecast.
 
 `/reports/{site}/waste` (page; `.csv`; JSON at `/api/sites/{site}/waste`) with
 `?start=&end=` (kitchen days, both included; default the last 28) and `group=day|week|
 month`; `/reports/district/waste` spans every site; `/reports/{site}/forecast` (JSON at
-`/api/sites/{site}/forecast`); `/menu/{site}` manages dishes, costs, meal windows,
-targets and outdoor temperatures; `POST /menu/{site}/serving` pushes the dish being
-served to one waste station (its retained config topic). Every route needs the manager
-role.
+`/api/sites/{site}/forecast`). Every route needs the manager role. The menu page they
+are priced by is in `menu_routes.py`.
 """
 
 from __future__ import annotations
@@ -20,34 +18,29 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from alerts.haccp import LogPeriod, PeriodError
-from dashboard.auth import CSRF_COOKIE, CSRF_FIELD, AccessDep, require_role
+from dashboard.auth import require_role
 from dashboard.downloads import csv_download
 from dashboard.examples import json_example
 from dashboard.history import stored_sites
-from dashboard.mqtt_feed import BrokerFeed
 from dashboard.report_text import words
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
-from protocol import Channel, DeviceConfig, device_topic, encode_config
 from reports import charts
 from reports import forecast as model
 from reports.charts import kg
 from reports.forecast_sources import BACKTEST_DAYS, SiteForecast, site_forecast
 from reports.kitchen import OTHER
-from reports.menu import CATEGORIES, MENU_FILE, MenuError, MenuStore
-from reports.menu_forms import apply_form, serving_choice, temperature_days
+from reports.menu import MENU_FILE, MenuStore
 from reports.report_json import forecast_csv, forecast_json, report_csv, report_json
 from reports.rollups import ROLLUP_FILE, Rollups
 from reports.targets import Progress, progress
 from reports.waste import Group, WasteReport
 from reports.waste_sources import waste_report
 from timeseries import InfluxError
-from timeseries.influx import quote_literal
 
 logger = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -155,7 +148,8 @@ def waste_dep(
 WasteDep = Annotated[tuple[WasteReport, Progress | None], Depends(waste_dep)]
 
 
-def _page(request: Request, name: str, language: str, **context: Any) -> HTMLResponse:
+def report_page(request: Request, name: str, language: str, **context: Any) -> HTMLResponse:
+    """Draw a report or menu template in a language, with the site selector's sites."""
     t = words(language)
     try:  # the site selector: every site with data
         sites = stored_sites(request.app.state.influx)
@@ -169,7 +163,8 @@ def _page(request: Request, name: str, language: str, **context: Any) -> HTMLRes
     )
 
 
-def _language(request: Request, lang: str | None) -> str:
+def page_language(request: Request, lang: str | None) -> str:
+    """The language asked for, else the dashboard's."""
     return lang or request.app.state.settings.language
 
 
@@ -204,10 +199,10 @@ def waste_page(
 ) -> HTMLResponse:
     """Charts first (trend, categories, meals, dishes), the tables beneath."""
     report, change = found
-    language = _language(request, lang)
+    language = page_language(request, lang)
     site = DISTRICT if request.path_params["site"] == DISTRICT else report.sites[0]
     names = {d.slug: d.name(language) for s in report.sites for d in store.dishes(s)}
-    return _page(
+    return report_page(
         request, "report_waste.html", language, report=report, progress=change, site=site,
         charts=_waste_charts(report, words(language), names), dish_names=names,
         query=request.url.query,
@@ -263,7 +258,7 @@ def forecast_api(found: ForecastDep) -> dict[str, Any]:
 @report_router.get("/reports/{site}/forecast", response_class=HTMLResponse, include_in_schema=False)
 def forecast_page(found: ForecastDep, request: Request, lang: Language = None) -> HTMLResponse:
     """The forecast and its backtest, side by side with the seasonal-naive baseline."""
-    language = _language(request, lang)
+    language = page_language(request, lang)
     t = words(language)
     chart = charts.columns(
         [(f"{r.day:%m-%d} {t[r.meal]}", r.diners or 0.0) for r in found.meals], (), "", 1.0
@@ -276,95 +271,8 @@ def forecast_page(found: ForecastDep, request: Request, lang: Language = None) -
     for p in found.portions:
         pivot.setdefault((p.day, p.meal), {})[p.dish] = p
     dishes = sorted({p.dish for p in found.portions})
-    return _page(
+    return report_page(
         request, "report_forecast.html", language, found=found, chart=chart,
         cold_rule=cold_rule, backtest_days=BACKTEST_DAYS, site=found.site,
         pivot=pivot, dishes=dishes,
-    )  # fmt: skip
-
-
-def waste_stations(request: Request, site: str) -> list[str]:
-    """The site's devices that have sent waste readings (raise InfluxError if unreadable)."""
-    rows = request.app.state.influx.rows(
-        f'SHOW TAG VALUES FROM waste WITH KEY = "device" WHERE site = {quote_literal(site)}'
-    )
-    return sorted({row["value"] for row in rows if row["value"]})
-
-
-def _menu_page(request: Request, access: AccessDep, store: MenuStore, site: str,
-               language: str, status: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
-    try:
-        stations = waste_stations(request, site)
-    except InfluxError as err:  # the rest of the page works without the history
-        logger.warning("cannot list the waste stations of %s: %s", site, err)
-        stations = []
-    token, fresh = access.csrf_token(request)
-    tz = request.app.state.settings.tz()
-    today = datetime.now(UTC).astimezone(tz).date()
-    days = temperature_days(today)
-    response = _page(
-        request, "menu.html", language, site=site, menu=store.site_menu(site),
-        categories=CATEGORIES,
-        temperatures=store.outdoor_temperatures(site, days[0], days[-1]), days=days,
-        csrf_field=CSRF_FIELD, csrf=token, stations=stations, **context,
-    )  # fmt: skip
-    response.status_code = status
-    if fresh is not None:
-        access.set_cookie(response, request, CSRF_COOKIE, fresh, max_age=86400)
-    return response
-
-
-@report_router.get("/menu/{site}", response_class=HTMLResponse, include_in_schema=False)
-def menu_page(site: SiteName, request: Request, access: AccessDep, store: MenuDep,
-              lang: Language = None, saved: str | None = None) -> HTMLResponse:  # fmt: skip
-    """Dishes, category costs, meal windows, the waste target and outdoor temperatures."""
-    return _menu_page(request, access, store, site, _language(request, lang), saved=bool(saved))
-
-
-@report_router.post("/menu/{site}", response_class=HTMLResponse, include_in_schema=False)
-async def menu_post(site: SiteName, request: Request, access: AccessDep, store: MenuDep,
-                    lang: Language = None) -> Response:  # fmt: skip
-    """Apply one of the page's forms; back to the page, or the page with what was wrong."""
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    access.check_csrf(request, fields.get(CSRF_FIELD, ""))
-    today = datetime.now(UTC).astimezone(request.app.state.settings.tz()).date()
-    try:
-        apply_form(store, site, fields, today)
-    except MenuError as err:
-        language = _language(request, lang)
-        return _menu_page(request, access, store, site, language, 422, error=str(err))
-    return RedirectResponse(f"/menu/{site}?saved=1" + (f"&lang={lang}" if lang else ""), 303)
-
-
-@report_router.post("/menu/{site}/serving", response_class=HTMLResponse, include_in_schema=False)
-async def serving_post(site: SiteName, request: Request, access: AccessDep, store: MenuDep,
-                       lang: Language = None) -> Response:  # fmt: skip
-    """Push the dish being served to one waste station; the page says whether it was sent."""
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    access.check_csrf(request, fields.get(CSRF_FIELD, ""))
-    language = _language(request, lang)
-    dishes = {d.slug: d.name(language) for d in store.dishes(site)}
-    try:
-        stations = await run_in_threadpool(waste_stations, request, site)
-    except InfluxError as err:
-        raise HTTPException(503, f"the waste stations cannot be listed: {err}") from err
-    try:
-        device, dish = serving_choice(fields, stations, list(dishes))
-    except MenuError as err:
-        return _menu_page(request, access, store, site, language, 422, error=str(err))
-    settings: DashboardSettings = request.app.state.settings
-    topic = device_topic(site, device, Channel.CONFIG, settings.mqtt.root)
-    feed: BrokerFeed = request.app.state.feed
-    sent = await run_in_threadpool(
-        feed.publish_retained, topic, encode_config(DeviceConfig(v=1, dish=dish))
-    )
-    t = words(language)
-    text = t["serving_sent" if sent else "serving_failed"].format(
-        device=device, dish=dishes[dish] if dish else t["no_dish"]
-    )
-    return _menu_page(
-        request, access, store, site, language, 200 if sent else 503,
-        **({"serving": text} if sent else {"error": text}),
     )  # fmt: skip

@@ -27,6 +27,7 @@ from dashboard.auth import Access, KioskCookie
 from dashboard.auth_routes import auth_router
 from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
+from dashboard.menu_routes import menu_router
 from dashboard.mqtt_feed import BrokerFeed
 from dashboard.report_routes import opened, report_router
 from dashboard.report_warmup import keep_rollups_warm
@@ -164,6 +165,7 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
     app.include_router(alert_pages)
     app.include_router(haccp_router)
     app.include_router(report_router)
+    app.include_router(menu_router)
     app.include_router(deadletter_router)
     app.include_router(auth_router)
     app.add_middleware(KioskCookie)

@@ -1,4 +1,4 @@
-"""The hub's menu in SQLite (`menu.sqlite3`): dishes, costs, meal windows, targets, weather.
+"""The hub's menu in SQLite (`menu.sqlite3`): dishes, costs, meal windows, targets, weather, bins.
 
 The schema is versioned like alerts/store.py: `MIGRATIONS` are applied in order, once
 each, inside a transaction. Every value is checked on the way in (`MenuError` says which
@@ -11,6 +11,7 @@ import itertools
 import re
 import sqlite3
 import threading
+from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 
@@ -45,6 +46,12 @@ MIGRATIONS = (
     );
     CREATE TABLE outdoor_temperatures (
         site TEXT NOT NULL, day TEXT NOT NULL, celsius REAL NOT NULL, PRIMARY KEY (site, day)
+    );
+    """,
+    """
+    CREATE TABLE bins (
+        site TEXT NOT NULL, device TEXT NOT NULL, category TEXT, dish TEXT,
+        PRIMARY KEY (site, device)
     );
     """,
 )
@@ -106,6 +113,15 @@ def check_target(target: WasteTarget) -> WasteTarget:
     if target.reduction_pct is not None and period is None:
         raise MenuError("reduction_pct: a reduction needs a baseline period to measure against")
     return target
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    """A site's waste station and what the hub last pushed to it (None: the station's own)."""
+
+    device: str
+    category: WasteCategory | None = None
+    dish: str | None = None
 
 
 def _day(text: str | None) -> date | None:
@@ -254,6 +270,28 @@ class MenuStore:
                         (site, day.isoformat(), celsius),
                     )
             self._db.execute("COMMIT")
+
+    def bins(self, site: str) -> dict[str, Bin]:
+        """The site's bins the hub has pushed a config to, by device."""
+        rows = self._db.execute(
+            "SELECT device, category, dish FROM bins WHERE site = ? ORDER BY device", (site,)
+        )
+        return {r[0]: Bin(r[0], WasteCategory(r[1]) if r[1] else None, r[2]) for r in rows}
+
+    def bin(self, site: str, device: str) -> Bin:
+        """One bin of the site (never pushed to: nothing set)."""
+        return self.bins(site).get(device, Bin(device))
+
+    def put_bin(self, site: str, kept: Bin) -> None:
+        """Keep what the hub pushed to a bin: its category and its dish."""
+        check_slug(kept.device, "device")
+        if kept.dish is not None:
+            check_slug(kept.dish)
+        category = WasteCategory(kept.category).value if kept.category else None
+        self._run(
+            "INSERT OR REPLACE INTO bins VALUES (?, ?, ?, ?)",
+            (site, kept.device, category, kept.dish),
+        )
 
     def site_menu(self, site: str) -> SiteMenu:
         """Everything the reports need of a site."""

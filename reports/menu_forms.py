@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, time, timedelta
 
+from protocol import WasteCategory
 from reports.kitchen import MEALS, Dish, MealWindow, WasteTarget
-from reports.menu import CATEGORIES, MenuError, MenuStore
+from reports.menu import CATEGORIES, MenuError, MenuStore, check_slug
 
 TEMPERATURE_DAYS = (-7, 7)
 """The menu page lets staff enter outdoor temperatures from a week ago to a week ahead."""
@@ -98,3 +99,12 @@ def serving_choice(
     if dish is not None and dish not in dishes:
         raise MenuError(f"dish: {dish!r} is not on this site's menu")
     return device, dish
+
+
+def bin_choice(fields: Mapping[str, str]) -> tuple[str, WasteCategory | None]:
+    """Check the bins form: a station's device slug (listed or entered) and a category or none."""
+    device = check_slug(fields.get("device", "").strip(), "device")
+    category = fields.get("category", "") or None
+    if category is not None and category not in CATEGORIES:
+        raise MenuError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
+    return device, WasteCategory(category) if category else None

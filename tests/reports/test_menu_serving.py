@@ -21,7 +21,7 @@ from tests.waiting import wait_until
 from timeseries import V1LineWriter
 
 
-def retained_config(mosquitto: Any, topic: str) -> dict[str, Any]:
+def retained_config(mosquitto: Any, topic: str, timeout: float = 10) -> dict[str, Any]:
     """Subscribe afresh and return the retained message on `topic` (as a device would)."""
     received: list[bytes] = []
     subscribed = threading.Event()
@@ -32,12 +32,38 @@ def retained_config(mosquitto: Any, topic: str) -> dict[str, Any]:
     client.connect(mosquitto.host, mosquitto.port)
     client.loop_start()
     try:
-        wait_until(lambda: received, timeout=10, message=f"a retained message on {topic}")
+        wait_until(lambda: received, timeout=timeout, message=f"a retained message on {topic}")
     finally:
         client.disconnect()
         client.loop_stop()
     result: dict[str, Any] = json.loads(received[-1])
     return result
+
+
+def menu_dashboard(
+    tmp_path: Path, v1_influx: InfluxSettings, start_dashboard: Callable[..., RunningDashboard],
+    site: str, lines: tuple[str, ...] = (),
+) -> RunningDashboard:  # fmt: skip
+    """Start a dashboard on the broker: waste station `bin-line` at `site`, a dish on its menu."""
+    writer = V1LineWriter(v1_influx)
+    writer.write(
+        [
+            f"waste,site={site},device=bin-line,sensor=bin-plate,category=plate grams=120 1",
+            "waste,site=elsewhere,device=bin-other,sensor=bin-plate,category=plate grams=80 1",
+            *lines,
+        ]
+    )
+    writer.close()
+    store = MenuStore(tmp_path / "hub" / MENU_FILE)
+    store.put_dish(site, Dish("braised-pork", "红烧肉", "Braised pork", 30.0))
+    store.close()
+    dashboard = start_dashboard(v1_influx.database, state_dir=tmp_path / "hub")
+    wait_until(
+        lambda: dashboard.client().get("/api/health").json()["broker_connected"],
+        timeout=15,
+        message="dashboard on the broker",
+    )
+    return dashboard
 
 
 @pytest.mark.integration
@@ -47,24 +73,10 @@ def test_a_manager_pushes_the_dish_being_served_to_a_waste_station(
     mosquitto: Any,
     start_dashboard: Callable[..., RunningDashboard],
 ) -> None:
-    writer = V1LineWriter(v1_influx)
-    writer.write(
-        [
-            "waste,site=serve,device=bin-line,sensor=bin-plate,category=plate grams=120 1",
-            "waste,site=elsewhere,device=bin-other,sensor=bin-plate,category=plate grams=80 1",
-            "temperature,site=serve,device=cold-room,sensor=fridge-1 celsius=3 1",
-        ]
-    )
-    writer.close()
-    store = MenuStore(tmp_path / "hub" / MENU_FILE)
-    store.put_dish("serve", Dish("braised-pork", "红烧肉", "Braised pork", 30.0))
-    store.close()
-    dashboard = start_dashboard(v1_influx.database, state_dir=tmp_path / "hub")
-    wait_until(
-        lambda: dashboard.client().get("/api/health").json()["broker_connected"],
-        timeout=15,
-        message="dashboard on the broker",
-    )
+    dashboard = menu_dashboard(
+        tmp_path, v1_influx, start_dashboard, "serve",
+        ("temperature,site=serve,device=cold-room,sensor=fridge-1 celsius=3 1",),
+    )  # fmt: skip
     manager = dashboard.client("manager")
     page = manager.get("/menu/serve")
     assert page.status_code == 200 and "Serving now" in page.text

@@ -10,7 +10,7 @@ import pytest
 
 from alerts.haccp import LogPeriod
 from reports.kitchen import Dish, MealWindow, SiteMenu, WasteTarget
-from reports.menu import MenuError, MenuStore
+from reports.menu import MIGRATIONS, MenuError, MenuStore
 from reports.targets import progress
 from reports.waste import BucketSum, WasteSum, build_report, meal_bucket_seconds
 
@@ -102,7 +102,7 @@ def test_the_menu_keeps_dishes_costs_windows_targets_and_weather(tmp_path: Path)
     store.close()
     store = MenuStore(tmp_path / "menu.sqlite3")
     menu = store.site_menu("a")
-    assert store.schema_version == 1
+    assert store.schema_version == len(MIGRATIONS)
     assert menu.dishes["tomato-soup"].soup and menu.cost_per_kg("plate", "tomato-soup") == 8.5
     assert menu.cost_per_kg("plate", "unknown-dish") == 12.0
     assert [w.start for w in menu.windows] == [time(6, 30), time(11), time(16, 30)]
