@@ -27,6 +27,8 @@ from canteen.provision.mosquitto_conf import BrokerSecrets, Placement, localise
 from canteen.settings import SettingsError
 
 BROKER_DIR = Path(__file__).resolve().parent.parent / "broker"
+GUARD_PLUGIN = BROKER_DIR.parent / "build" / "broker" / "canteen_guard.so"
+"""Where `scripts/setup.sh test` builds the broker's guard plugin (broker/plugin/)."""
 INSTALL_HINT = "install it with `sudo apt install {package}` or run `sudo scripts/setup.sh demo`"
 
 
@@ -127,6 +129,11 @@ class LocalService:
         raise NotImplementedError
 
     @property
+    def pid(self) -> int | None:
+        """The process id while it runs (a benchmark reads its CPU time)."""
+        return self._process.pid if self.running and self._process else None
+
+    @property
     def running(self) -> bool:
         """Whether the process is alive."""
         return self._process is not None and self._process.poll() is None
@@ -214,7 +221,8 @@ class LocalMosquitto(LocalService):
     """Mosquitto with the project's `broker/conf.d` limits, anonymous on loopback only.
 
     With `secrets`, it runs broker/mosquitto.conf itself instead (no anonymous access,
-    password and ACL files, a TLS listener on `tls_port`), both listeners on loopback.
+    password and ACL files, a TLS listener on `tls_port`), both listeners on loopback,
+    with the guard plugin built at `guard_plugin` (default: `GUARD_PLUGIN`).
     """
 
     name = "mosquitto"
@@ -228,6 +236,7 @@ class LocalMosquitto(LocalService):
         die_with_parent: bool = False,
         secrets: BrokerSecrets | None = None,
         tls_port: int | None = None,
+        guard_plugin: Path = GUARD_PLUGIN,
     ) -> None:
         super().__init__(workdir, port, die_with_parent=die_with_parent)
         self.config_path = workdir / "mosquitto.conf"
@@ -236,6 +245,7 @@ class LocalMosquitto(LocalService):
         self.secrets = secrets
         self.tls_port = (tls_port or free_port()) if secrets is not None else None
         self.pid_path = workdir / "mosquitto.pid"
+        self.guard_plugin = guard_plugin
 
     @property
     def url(self) -> str:
@@ -265,6 +275,11 @@ class LocalMosquitto(LocalService):
 
     def _production_config(self, secrets: BrokerSecrets) -> str:
         """broker/mosquitto.conf with this broker's ports, folders and files."""
+        if not self.guard_plugin.is_file():
+            raise ServiceError(
+                f"the broker's guard plugin {self.guard_plugin} is not built: run "
+                "`sudo scripts/setup.sh test` (or broker/plugin/build.sh build/broker)"
+            )
         place = Placement(
             host=self.host,
             plain_port=self.port,
@@ -272,6 +287,7 @@ class LocalMosquitto(LocalService):
             include_dir=BROKER_DIR / "conf.d",
             persistence_location=self.workdir,
             files=secrets.files(),
+            plugin=self.guard_plugin,
         )
         production = (BROKER_DIR / "mosquitto.conf").read_text(encoding="utf-8")
         return (

@@ -11,7 +11,9 @@ purpose=${1:-demo}
 case "$purpose" in
   demo) extras="edge,hub"; packages=(mosquitto influxdb python3-venv) ;;
   test) extras="edge,camera,hub,test"
-        packages=(mosquitto influxdb python3-venv chromium fonts-liberation fonts-wqy-microhei) ;;
+        # mosquitto-dev, libmosquitto-dev, gcc, libc6-dev: the broker's guard plugin (below)
+        packages=(mosquitto influxdb python3-venv chromium fonts-liberation fonts-wqy-microhei
+                  mosquitto-dev libmosquitto-dev gcc libc6-dev) ;;
   *) echo "usage: scripts/setup.sh demo|test" >&2; exit 2 ;;
 esac
 
@@ -47,4 +49,10 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --progress-bar off -e ".[$extras]"
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+if [ "$purpose" = test ]; then
+  # The production-like brokers of the tests load it (broker/plugin/README.md); build/ is
+  # git-ignored. Skipped when the .so is newer than its source.
+  broker/plugin/build.sh build/broker
 fi

@@ -74,6 +74,8 @@ class Placement:
     persistence_location: Path
     files: dict[str, Path]
     """cafile, certfile, keyfile, password_file, acl_file."""
+    plugin: Path | None = None
+    """The guard plugin's .so (broker/plugin/); None leaves the `plugin` line out."""
 
 
 def localise(text: str, place: Placement) -> str:
@@ -95,5 +97,11 @@ def localise(text: str, place: Placement) -> str:
             line = f"persistence_location {place.persistence_location}/"
         elif key in FILE_OPTIONS:
             line = f"{key} {place.files[key]}"
+        elif key == "plugin" or key.startswith("plugin_opt_"):
+            # without its plugin, a plugin_opt_ line is an error to Mosquitto
+            if place.plugin is None:
+                line = f"# {line} (left out: no plugin path given)"
+            elif key == "plugin":
+                line = f"plugin {place.plugin}"
         out.append(line)
     return "\n".join(out) + "\n"

@@ -121,7 +121,7 @@ def test_the_broker_gets_every_folder_its_config_names(compose: dict[str, Any]) 
     config = (ROOT / "broker/mosquitto.conf").read_text(encoding="utf-8")
     settings = "\n".join(line for line in config.splitlines() if not line.startswith("#"))
     folders = set(re.findall(r"\s/mosquitto/(\w+)", settings))
-    assert folders == {"config", "certs", "secrets", "data"}
+    assert folders == {"config", "certs", "secrets", "data", "plugins"}
     for folder in folders:
         assert any(t.startswith(f"/mosquitto/{folder}") for t in targets), folder
     # A new file in broker/conf.d must be mounted too, or the production broker misses it.

@@ -21,7 +21,13 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from canteen.local_services import LocalService, find_program, free_port
+from canteen.local_services import (
+    GUARD_PLUGIN,
+    LocalService,
+    ServiceError,
+    find_program,
+    free_port,
+)
 from tests.deploy.files import COMPOSE, ROOT
 
 pytestmark = pytest.mark.integration
@@ -56,8 +62,12 @@ class ComposeBroker(LocalService):
 
     def prepare(self) -> None:
         root = self.workdir
-        for folder in ("config/conf.d", "certs", "secrets", "data"):
+        for folder in ("config/conf.d", "certs", "secrets", "data", "plugins"):
             (root / folder).mkdir(parents=True, exist_ok=True)
+        # the guard plugin as built for this machine stands in for the image's (Alpine) build
+        if not GUARD_PLUGIN.is_file():
+            raise ServiceError(f"{GUARD_PLUGIN} is missing: run `sudo scripts/setup.sh test`")
+        shutil.copy(GUARD_PLUGIN, root / "plugins" / GUARD_PLUGIN.name)
         service = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["mosquitto"]
         for volume in service["volumes"]:
             source, target = volume.split(":")[:2]
