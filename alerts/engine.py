@@ -59,6 +59,11 @@ class AlertEngine:
         self._unsaved = True
         self._apply(self.rules.status(site, device, status, received), received)
 
+    def publish_denied(self, site: str, device: str, at: datetime, received: datetime) -> None:
+        """The broker refused a device's publish under another device's topic."""
+        self._unsaved = True
+        self._apply(self.rules.publish_denied(site, device, at), received)
+
     def tick(self, now: datetime) -> None:
         """Time passing: delays, escalations, reminders, notifications due."""
         self._apply(self.rules.tick(now), now)

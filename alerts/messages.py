@@ -16,6 +16,9 @@ TEXT = {
         AlertKind.DEVICE_OFFLINE: "{device} is offline (for {minutes} min)",
         AlertKind.CLOCK: "{device}: its clock is wrong",
         AlertKind.CLOCK_UNSYNCED: "{device}: its clock is not synchronised (NTP)",
+        AlertKind.PUBLISH_DENIED: (
+            "{device} tried to publish under another device's topics (refused by the broker)"
+        ),
         "open": "ALERT",
         "severity": "SEVERITY NOW CRITICAL",
         "reminder": "STILL NOT ACKNOWLEDGED",
@@ -34,6 +37,7 @@ TEXT = {
         AlertKind.DEVICE_OFFLINE: "{device} 已离线（{minutes} 分钟）",
         AlertKind.CLOCK: "{device}：设备时钟不准",
         AlertKind.CLOCK_UNSYNCED: "{device}：设备时钟未同步（NTP）",
+        AlertKind.PUBLISH_DENIED: "{device} 试图以其他设备的主题发布消息（已被服务器拒绝）",
         "open": "告警",
         "severity": "已升级为严重",
         "reminder": "仍未确认",

@@ -20,6 +20,8 @@ from protocol import DoorReading, Reading, Status, TemperatureReading
 
 OFFLINE_GRACE = timedelta(minutes=5)
 """A device that comes back within this (a reboot) raises nothing."""
+DENIED_QUIET = timedelta(minutes=15)
+"""A refused-publish alert clears once the device has tried nothing more for this long."""
 
 
 class AlertKind(StrEnum):
@@ -32,6 +34,7 @@ class AlertKind(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     CLOCK = "clock"
     CLOCK_UNSYNCED = "clock_unsynced"
+    PUBLISH_DENIED = "publish_denied"
 
 
 class Severity(StrEnum):
@@ -284,6 +287,27 @@ class RuleBook:
                 changes += self._clock(unsynced, received, not synced, synced, None)
         return changes
 
+    # --- the broker's guard ------------------------------------------------------------
+    def publish_denied(self, site: str, device: str, at: datetime) -> list[AlertChange]:
+        """The broker refused a device's publish under another device's topic: raise now."""
+        key = AlertKey(site, device, "", AlertKind.PUBLISH_DENIED)
+        watch = self._watch(key)
+        watch.last_seen = max(watch.last_seen or at, at)
+        watch.since = watch.since or at
+        return self._raise(key, watch, Severity.WARNING, at)
+
+    def _denied_due(self, key: AlertKey, watch: Watch, now: datetime) -> list[AlertChange]:
+        if watch.raised is None or watch.last_seen is None:
+            return []
+        if now - watch.last_seen < DENIED_QUIET:
+            return []
+        watch.raised = watch.since = None
+        return [AlertChange(key, "clear", Severity.WARNING, now)]
+
+    def devices(self) -> set[tuple[str, str]]:
+        """Every (site, device) the rules have heard of."""
+        return {(key.site, key.device) for key in self._watches}
+
     # --- time passing ---------------------------------------------------------------------
     def tick(self, now: datetime) -> list[AlertChange]:
         """Raise what has become due with time alone: delays, open doors, silence, offline."""
@@ -300,6 +324,8 @@ class RuleBook:
                     changes += self._temperature_due(key, watch, policy, now)
             elif key.kind is AlertKind.DOOR_OPEN:
                 changes += self._door_due(key, watch, now)
+            elif key.kind is AlertKind.PUBLISH_DENIED:
+                changes += self._denied_due(key, watch, now)
             elif key.kind is AlertKind.DEVICE_OFFLINE and watch.since:
                 if now - watch.since >= OFFLINE_GRACE:
                     changes += self._raise(key, watch, Severity.WARNING, watch.since)

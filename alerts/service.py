@@ -17,6 +17,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any, cast
 
+from alerts.denials import DenialFeed, PublishDenied, login_owner
 from alerts.engine import AlertEngine, OnChange
 from alerts.notify import AppriseSender, Deliverer, Sender
 from alerts.policy import DEFAULT_POLICIES, UnitPolicy
@@ -109,11 +110,19 @@ class AlertService:
             role="alert service",
         )
         self.subscribed = self._inbox.subscribed
+        self._denials = DenialFeed(
+            mqtt_settings,
+            self._on_denied,
+            lambda: datetime.now(UTC),
+            client_id=f"{client_id}-guard",
+            session_expiry_s=SESSION_EXPIRY_S,
+        )
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
     def start(self) -> None:
         """Connect and start the worker."""
         self._inbox.start()
+        self._denials.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -122,12 +131,35 @@ class AlertService:
         # the broker, which sends those messages again at the next start. Judging a reading
         # twice is harmless; never judging it would not be.
         self._inbox.stop()
+        self._denials.stop()
         self._stop.set()
         self._thread.join(10)
 
     def submit(self, action: Callable[[AlertEngine], None]) -> None:
         """Run something on the engine's thread (a person's acknowledgement, a test)."""
         self._work.put(action)
+
+    def _on_denied(
+        self, notice: PublishDenied, received: datetime, ack: Callable[[], None]
+    ) -> None:
+        """A guard notice, from the feed's thread: judged on the engine's, then acknowledged."""
+
+        def judge(engine: AlertEngine) -> None:
+            owner = login_owner(notice.username, engine.rules.devices(), self.settings.channels)
+            logger.warning(
+                "the broker refused %s (client %s) publishing on %s (%d bytes, %d more not "
+                "reported)",
+                notice.username,
+                notice.client_id,
+                notice.topic,
+                notice.payload_bytes,
+                notice.held,
+            )
+            if owner is not None:
+                engine.publish_denied(*owner, notice.at, received)
+            ack()
+
+        self.submit(judge)
 
     def _run(self) -> None:
         next_tick = 0.0
