@@ -16,6 +16,7 @@ from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from canteen.cold_units import UnitKind
+from dashboard.counted import CountedReadings
 from protocol import (
     DoorReading,
     OccupancyReading,
@@ -71,7 +72,7 @@ class SiteView:
     exited: int = 0
     waste_g: dict[str, float] = field(default_factory=dict)
     drops: int = 0
-    counted: set[tuple[str, int]] = field(default_factory=set)
+    counted: CountedReadings = field(default_factory=CountedReadings)
 
     def new_day(self, day: date) -> None:
         """Start today's totals afresh."""
@@ -199,10 +200,7 @@ class LiveState:
             view.new_day(day)
         elif day < view.day:
             return False
-        if (key, ts_ms) in view.counted:
-            return False
-        view.counted.add((key, ts_ms))
-        return True
+        return view.counted.add(key, ts_ms)
 
     def waste(
         self, site: str, device: str, sensor: str, ts_ms: int, category: str, grams: float
