@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from canteen.settings import InfluxSettings, MqttSettings
 from ingest.deadletters import DeadLetterStore
-from ingest.inbox import MqttInbox
-from ingest.pipeline import Inbound, MessageProcessor
+from ingest.mqtt_session import MqttSession
+from ingest.pipeline import MessageProcessor
 from ingest.service import Ingest
+from ingest.source import BrokerSource
 from ingest.writer import SureWriter
+from protocol import Channel, subscription
 from timeseries import InfluxError, InfluxQL, detect_api, open_writer
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,15 @@ class IngestSettings(BaseModel):
     state_dir: Path = Field(Path("var"), title="Where the hub keeps its SQLite state")
     client_id: str = Field("canteen-ingest", title="MQTT client id (the persistent session)")
     receive_maximum: int = Field(
-        1000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
+        10000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
     )
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=0, title="How long the broker keeps the session while we are away"
     )
     batch_lines: int = Field(5000, ge=1, title="Most messages handled in one write")
+    batch_bytes: int = Field(
+        2 * 1024 * 1024, ge=1, title="Most payload bytes handled in one write (bounds memory)"
+    )
     linger_s: float = Field(0.05, ge=0, title="How long to wait to fill a batch")
     max_age_days: int = Field(30, ge=1, title="Oldest reading accepted (backlog age)")
 
@@ -60,10 +64,10 @@ def _wait_for_influx(settings: InfluxSettings, stop: threading.Event) -> str | N
 
 
 def _signal_when_subscribed(
-    inbox: MqttInbox, stop: threading.Event, ready: threading.Event
+    source: BrokerSource, stop: threading.Event, ready: threading.Event
 ) -> None:
     while not stop.is_set():
-        if inbox.subscribed.wait(0.1):
+        if source.subscribed.wait(0.1):
             ready.set()
             return
 
@@ -81,34 +85,38 @@ def run_ingest(
         return
     writer = open_writer(settings.influx, "v1" if api == "v1" else "v2")
     dead_letters = DeadLetterStore(settings.hub_db)
-    inbox: queue.Queue[Inbound] = queue.Queue()
-    mqtt_inbox = MqttInbox(
-        settings.mqtt,
-        inbox,
-        _utc_now,
-        client_id=settings.client_id,
-        receive_maximum=settings.receive_maximum,
-        session_expiry_s=settings.session_expiry_s,
+    mqtt = settings.mqtt
+    source = BrokerSource(
+        MqttSession(
+            mqtt,
+            settings.client_id,
+            settings.receive_maximum,
+            settings.session_expiry_s,
+            _utc_now,
+        ),
+        [subscription(Channel.TELEMETRY, mqtt.root), subscription(Channel.STATUS, mqtt.root)],
+        stop,
+        # Nothing more comes once the broker's in-flight window is full: end the batch.
+        max_messages=min(settings.batch_lines, settings.receive_maximum),
+        max_bytes=settings.batch_bytes,
+        linger_s=settings.linger_s,
+        broker_url=mqtt.url(),
     )
     ingest = Ingest(
-        inbox,
-        MessageProcessor(settings.mqtt.root, timedelta(days=settings.max_age_days)),
+        source,
+        MessageProcessor(mqtt.root, timedelta(days=settings.max_age_days)),
         SureWriter(writer, stop),
         dead_letters,
-        mqtt_inbox.ack,
-        batch_lines=settings.batch_lines,
-        linger_s=settings.linger_s,
-        ack_all=mqtt_inbox.ack_all,
+        source.ack,
     )
-    mqtt_inbox.start()
     if ready is not None:
         threading.Thread(
-            target=_signal_when_subscribed, args=(mqtt_inbox, stop, ready), daemon=True
+            target=_signal_when_subscribed, args=(source, stop, ready), daemon=True
         ).start()
     try:
         ingest.run(stop)
     finally:
-        mqtt_inbox.stop()
+        source.close()
         writer.close()
         dead_letters.close()
         logger.info("ingest stopped: %s", ingest.counters)

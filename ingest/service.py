@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ingest.deadletters import DeadLetterStore
 from ingest.ledger import DeviceLedger
@@ -29,8 +30,16 @@ class IngestCounters:
     batches: int = 0
 
 
+class BatchSource(Protocol):
+    """Where batches of received messages come from (the broker, or a test's list)."""
+
+    def collect(self, timeout: float) -> list[Inbound]:
+        """The next batch, waiting up to `timeout` s for it; [] if nothing came."""
+        ...
+
+
 class Ingest:
-    """Drains the inbox in batches: validate, write to InfluxDB, dead-letter, then ack.
+    """Handles batches of messages: validate, write to InfluxDB, dead-letter, then ack.
 
     A message is acknowledged only after all its points are stored (or refused for their
     content and dead-lettered), in arrival order, so a crash anywhere re-delivers rather
@@ -39,23 +48,17 @@ class Ingest:
 
     def __init__(
         self,
-        inbox: queue.Queue[Inbound],
+        source: BatchSource,
         processor: MessageProcessor,
         writer: SureWriter,
         dead_letters: DeadLetterStore,
-        ack: Callable[[Inbound], None],
-        batch_lines: int = 5000,
-        linger_s: float = 0.05,
-        ack_all: Callable[[Sequence[Inbound]], None] | None = None,
+        ack: Callable[[Sequence[Inbound]], None],
     ) -> None:
-        self._inbox = inbox
+        self._source = source
         self._processor = processor
         self._writer = writer
         self._dead_letters = dead_letters
         self._ack = ack
-        self._ack_all = ack_all
-        self._batch_lines = batch_lines
-        self._linger_s = linger_s
         self.counters = IngestCounters()
         self.ledger = DeviceLedger()
 
@@ -68,44 +71,31 @@ class Ingest:
                 logger.exception("ingest batch failed; its messages stay unacknowledged")
                 stop.wait(1.0)
 
-    def _collect(self, timeout: float) -> list[Inbound]:
-        try:
-            batch = [self._inbox.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        lingered = False
-        while len(batch) < self._batch_lines:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                if lingered:
-                    break
-                lingered = True
-                try:
-                    batch.append(self._inbox.get(timeout=self._linger_s))
-                except queue.Empty:
-                    break
-        return batch
-
     def step(self, timeout: float = 0.2) -> int:
         """Handle one batch; return how many messages it acknowledged."""
-        batch = self._collect(timeout)
-        if not batch:
-            return 0
+        batch = self._source.collect(timeout)
+        if batch:
+            self.handle(batch)
+        return len(batch)
+
+    def handle(self, batch: Sequence[Inbound]) -> None:
+        """Store one batch's points, dead-letter what was refused, then acknowledge it."""
         lines: list[str] = []
-        owners: list[int] = []
+        ends: list[int] = []  # where each message's lines end, to find a refused line's owner
         dead: list[DeadLetter] = []
-        for index, message in enumerate(batch):
-            processed = self._processor.process(message)
+        process = self._processor.process
+        for message in batch:
+            processed = process(message)
             lines.extend(processed.lines)
-            owners.extend([index] * len(processed.lines))
-            dead.extend(processed.dead)
+            ends.append(len(lines))
+            if processed.dead:
+                dead.extend(processed.dead)
             self._account(message, processed)
         refused = self._writer.write(lines)
         if refused:
-            line_owner = dict(zip(lines, owners, strict=True))
+            position = {line: index for index, line in enumerate(lines)}
             for item in refused:
-                owner = batch[line_owner[item.line]]
+                owner = batch[bisect_right(ends, position[item.line])]
                 dead.append(
                     DeadLetter(
                         owner.received,
@@ -114,16 +104,12 @@ class Ingest:
                         item.line.encode(),
                     )
                 )
-        self._dead_letters.add(dead)
-        if self._ack_all is not None:
-            self._ack_all(batch)
-        else:
-            for message in batch:
-                self._ack(message)
+        if dead:
+            self._dead_letters.add(dead)
+        self._ack(batch)
         self.counters.batches += 1
         self.counters.readings_written += len(lines) - len(refused)
         self.counters.lines_refused += len(refused)
-        return len(batch)
 
     def _account(self, message: Inbound, processed: Processed) -> None:
         self.counters.messages += 1

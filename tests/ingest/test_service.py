@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from ingest.pipeline import Inbound, MessageProcessor
 from ingest.service import Ingest
 from ingest.writer import SureWriter
 from protocol import format_ts
+from tests.ingest.sources import ListSource
 from tests.protocol.examples import telemetry_example
 from timeseries import WriteFailed, WriteRejected
 
@@ -51,7 +51,7 @@ def inbound(payload: bytes, mid: int, topic: str = "canteen/site-a/pi-1/telemetr
 def run_once(
     messages: list[Inbound], writer: RecordingWriter, tmp_path: Path
 ) -> tuple[Ingest, list[int], DeadLetterStore]:
-    inbox: queue.Queue[Inbound] = queue.Queue()
+    inbox = ListSource()
     for message in messages:
         inbox.put(message)
     acked: list[int] = []
@@ -61,8 +61,7 @@ def run_once(
         MessageProcessor(),
         SureWriter(writer, threading.Event(), backoff_s=(0.001, 0.002)),
         store,
-        lambda m: acked.append(m.mid),
-        linger_s=0.0,
+        lambda batch: acked.extend(m.mid for m in batch),
     )
     ingest.step(timeout=0.1)
     return ingest, acked, store
@@ -112,7 +111,7 @@ def test_a_transient_failure_is_retried_and_nothing_is_acked_before_the_write(
 
 
 def test_writes_stop_retrying_on_stop_and_ack_nothing(tmp_path: Path) -> None:
-    inbox: queue.Queue[Inbound] = queue.Queue()
+    inbox = ListSource()
     inbox.put(inbound(telemetry_example(NOW), 3))
     stop = threading.Event()
     acked: list[int] = []
@@ -127,7 +126,7 @@ def test_writes_stop_retrying_on_stop_and_ack_nothing(tmp_path: Path) -> None:
         MessageProcessor(),
         SureWriter(AlwaysDown(), stop, backoff_s=(0.001, 0.002)),
         DeadLetterStore(tmp_path / "hub.sqlite3"),
-        lambda m: acked.append(m.mid),
+        lambda batch: acked.extend(m.mid for m in batch),
     )
     with pytest.raises(WriteFailed):
         ingest.step(timeout=0.1)

@@ -10,9 +10,8 @@ run in the test; only the broker is left out, replaced by an ack that records.
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +27,7 @@ from ingest.pipeline import Inbound, MessageProcessor
 from ingest.service import Ingest
 from ingest.writer import SureWriter
 from protocol import DoorReading, TemperatureReading, encode_telemetry
+from tests.ingest.sources import ListSource
 from timeseries import InfluxQL, V1LineWriter
 
 pytestmark = pytest.mark.integration
@@ -107,13 +107,11 @@ class Run:
         self.hooks: list[Any] = []
         self.store = DeadLetterStore(tmp_path / "hub.sqlite3")
         self.dead_at_ack: list[int] = []
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox = ListSource()
         writer = SureWriter(
             V1LineWriter(influx), threading.Event(), backoff_s=(0.05, 0.2), on_retry=self._retry
         )
-        self.ingest = Ingest(
-            self.inbox, MessageProcessor(), writer, self.store, self._ack, linger_s=0.0
-        )
+        self.ingest = Ingest(self.inbox, MessageProcessor(), writer, self.store, self._ack)
 
     def _retry(self, err: Exception) -> None:
         self.errors.append(str(err))
@@ -121,9 +119,10 @@ class Run:
         for hook in self.hooks:
             hook(len(self.errors))
 
-    def _ack(self, inbound: Inbound) -> None:
-        self.dead_at_ack.append(self.store.count())
-        self.acked.append(inbound.mid)
+    def _ack(self, batch: Sequence[Inbound]) -> None:
+        for inbound in batch:
+            self.dead_at_ack.append(self.store.count())
+            self.acked.append(inbound.mid)
 
     def step(self, inbound: Inbound) -> None:
         self.inbox.put(inbound)
