@@ -21,9 +21,11 @@ from typing import Any, NamedTuple, TypeGuard
 from protocol.codec import (
     DEFAULT_MAX_AGE,
     FUTURE_TOLERANCE,
+    MAX_NESTING,
     MAX_PAYLOAD_BYTES,
     MAX_READINGS,
-    load_json,
+    _loads,
+    _nested_deeper_than,
 )
 from protocol.models import EPOCH, INT64_MAX, MAX_GRAMS_PER_DROP, WasteCategory
 from protocol.storage import KINDS, _escape_key, _escape_measurement
@@ -31,6 +33,7 @@ from protocol.topics import DeviceTopic, is_slug
 
 _AGENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 _ONE_US = timedelta(microseconds=1)
+_ONE_MS = timedelta(milliseconds=1)
 _CATEGORIES = frozenset(c.value for c in WasteCategory)
 _NUMBER = (int, float)
 
@@ -69,8 +72,8 @@ def _slug(value: Any) -> TypeGuard[str]:
 
 
 @lru_cache(maxsize=4096)
-def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
-    """The measurement and tags of a line, escaped exactly as `to_line` does."""
+def _head(measurement: str, *tags: tuple[str, str]) -> str:
+    """The measurement and tags of a line, escaped and ordered exactly as `to_line` does."""
     escaped = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags))
     return f"{_escape_measurement(measurement)}{escaped} "
 
@@ -87,58 +90,81 @@ def _count(value: Any) -> bool:
     return type(value) is int and 0 <= value <= INT64_MAX
 
 
-def _fields(kind: str, raw: dict[str, Any]) -> str | None:
-    """The line's fields for one reading's own values, or None if the models may differ."""
-    if kind == "temperature":
-        celsius = raw.get("celsius")
-        return f"celsius={float(celsius)!r}" if _number_in(celsius, -60, 150) else None
-    if kind == "door":
-        is_open = raw.get("open")
-        if type(is_open) is not bool:
+# One function a kind: (reading, site, device, sensor) -> "measurement,tags fields", or None
+# when the models might see it otherwise. Tags as `reading_point` makes them.
+def _temperature(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+    celsius = raw.get("celsius")
+    if not _number_in(celsius, -60, 150):
+        return None
+    head = _head("temperature", ("site", site), ("device", device), ("sensor", sensor))
+    return f"{head}celsius={float(celsius)!r}"
+
+
+def _door(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+    is_open = raw.get("open")
+    if type(is_open) is not bool:
+        return None
+    head = _head("door", ("site", site), ("device", device), ("sensor", sensor))
+    return f"{head}open=true" if is_open else f"{head}open=false"
+
+
+def _waste(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+    grams, category, dish = raw.get("grams"), raw.get("category"), raw.get("dish")
+    if not _number_in(grams, 0, MAX_GRAMS_PER_DROP, low_open=True):
+        return None
+    if type(category) is not str or category not in _CATEGORIES:
+        return None
+    tags: tuple[tuple[str, str], ...] = (
+        ("site", site),
+        ("device", device),
+        ("sensor", sensor),
+        ("category", category),
+    )
+    if dish is not None:
+        if not _slug(dish):
             return None
-        return "open=true" if is_open else "open=false"
-    if kind == "waste":
-        grams = raw.get("grams")
-        return f"grams={float(grams)!r}" if _number_in(grams, 0, MAX_GRAMS_PER_DROP, True) else None
+        tags += (("dish", dish),)
+    return f"{_head('waste', *tags)}grams={float(grams)!r}"
+
+
+def _occupancy(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
     entered, exited, present = raw.get("entered"), raw.get("exited"), raw.get("present")
     if not (_count(entered) and _count(exited) and _count(present)):
         return None
-    return f"entered={entered}i,exited={exited}i,present={present}i"
+    head = _head("occupancy", ("site", site), ("device", device), ("sensor", sensor))
+    return f"{head}entered={entered}i,exited={exited}i,present={present}i"
 
 
-def _tags(kind: str, site: str, device: str, sensor: str, raw: dict[str, Any]) -> str | None:
-    tags: tuple[tuple[str, str], ...] = (("site", site), ("device", device), ("sensor", sensor))
-    if kind == "waste":
-        category, dish = raw.get("category"), raw.get("dish")
-        if type(category) is not str or category not in _CATEGORIES:
-            return None
-        tags += (("category", category),)
-        if dish is not None:
-            if not _slug(dish):
-                return None
-            tags += (("dish", dish),)
-    return _head(KINDS[kind].measurement, tags)
+_ENCODERS = {
+    "temperature": _temperature,
+    "door": _door,
+    "waste": _waste,
+    "occupancy": _occupancy,
+}
+assert _ENCODERS.keys() == KINDS.keys()  # noqa: S101  (a new kind needs its fast encoder)
+assert all(KINDS[k].measurement == k for k in KINDS)  # noqa: S101  (the heads above)
 
 
-def _line(site: str, device: str, raw: Any, newest_us: int, oldest_us: int) -> str | None:
+def _line(site: str, device: str, raw: Any, newest_ms: int, oldest_ms: int) -> str | None:
     if type(raw) is not dict:
         return None
-    kind, sensor = raw.get("kind"), raw.get("sensor")
-    if type(kind) is not str or kind not in KINDS or not _slug(sensor):
+    get = raw.get
+    kind, sensor = get("kind"), get("sensor")
+    encode = _ENCODERS.get(kind) if type(kind) is str else None
+    if encode is None or not _slug(sensor):
         return None
-    ts_ms = _agent_ts_ms(raw.get("ts"))
-    if ts_ms is None or not oldest_us <= ts_ms * 1000 <= newest_us:
+    ts_ms = _agent_ts_ms(get("ts"))
+    if ts_ms is None or not oldest_ms <= ts_ms <= newest_ms:
         return None
-    unverified = raw.get("clock_unverified")
+    unverified = get("clock_unverified")
     if unverified is not None and type(unverified) is not bool:
         return None
-    fields = _fields(kind, raw)
-    head = _tags(kind, site, device, sensor, raw)
-    if fields is None or head is None:
+    body = encode(raw, site, device, sensor)
+    if body is None:
         return None
     if unverified:
-        fields += ",clock_unverified=true"
-    return f"{head}{fields} {ts_ms}"
+        return f"{body},clock_unverified=true {ts_ms}"
+    return f"{body} {ts_ms}"
 
 
 def fast_telemetry(
@@ -155,8 +181,8 @@ def fast_telemetry(
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
-        document = load_json(payload)
-    except ValueError:
+        document = _loads(payload)
+    except (ValueError, RecursionError, TypeError):
         return None
     if type(document) is not dict:
         return None
@@ -168,16 +194,25 @@ def fast_telemetry(
     sent_ms = _agent_ts_ms(document.get("sent"))
     if sent_ms is None:
         return None
+    # The models refuse documents nested over MAX_NESTING deep. Every object and array
+    # shows as a "{" or "[" byte: exactly the envelope's, the list's and one per reading
+    # means nothing else nests (the readings are checked to be objects below).
+    brackets = payload.count(b"{") + payload.count(b"[")
+    if brackets != 2 + len(readings) and brackets > MAX_NESTING:
+        if _nested_deeper_than(document, MAX_NESTING):
+            return None
     site, device = topic.site, topic.device
     if ("site" in document and document["site"] != site) or (
         "device" in document and document["device"] != device
     ):
         return None
-    newest_us = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_US
-    oldest_us = (now - max_age - EPOCH) // _ONE_US
+    # ts has whole milliseconds: ts <= newest exactly when its ms <= floor(newest in ms),
+    # and ts >= oldest exactly when its ms >= ceil(oldest in ms).
+    newest_ms = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_MS
+    oldest_ms = -((EPOCH - (now - max_age)) // _ONE_MS)
     lines = []
     for raw in readings:
-        line = _line(site, device, raw, newest_us, oldest_us)
+        line = _line(site, device, raw, newest_ms, oldest_ms)
         if line is None:
             return None
         lines.append(line)

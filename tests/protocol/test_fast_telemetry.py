@@ -235,6 +235,14 @@ EDGES: dict[str, list[Any]] = {
     "sensor": ["probe-1", "x" * 63, "x" * 64, "Probe", "", "é", None, 7],
     "clock_unverified": [True, False, None, 0, 1, "true"],
     "kind": ["temperature", "door", "waste", "occupancy", "Door", "", None],
+    "ts": [
+        agent_ts(-timedelta(days=30)),  # NOW has microseconds: this is just too old
+        agent_ts(-timedelta(days=30) + timedelta(milliseconds=1)),
+        agent_ts(timedelta(minutes=5)),
+        agent_ts(timedelta(minutes=5, milliseconds=1)),
+        "2026-11-23T03:00:05.123+00:00",
+    ],
+    "note": [[[]] * 3, "{[{[", {"a": [1, {"b": 2}]}],
 }
 
 
@@ -245,6 +253,21 @@ def test_every_field_boundary_agrees_with_the_models() -> None:
             for value in [*edges, True, False, "3", None, [], {}]:
                 raw = {"kind": kind, "sensor": "probe-1", "ts": agent_ts(timedelta(0)), **values}
                 raw[name] = value
-                document = {"v": 1, "seq": 1, "sent": raw["ts"], "readings": [raw]}
+                document = {"v": 1, "seq": 1, "sent": agent_ts(timedelta(0)), "readings": [raw]}
                 answered += check_same(json.dumps(document).encode())
     assert answered > 100  # the valid edges took the fast path
+
+
+def test_nesting_over_the_limit_anywhere_is_left_to_the_models() -> None:
+    deep: Any = 0
+    for _ in range(70):
+        deep = [deep]
+    reading = {"kind": "door", "sensor": "d", "ts": agent_ts(timedelta(0)), "open": True}
+    for document in (
+        {"v": 1, "seq": 1, "sent": reading["ts"], "readings": [{**reading, "x": deep}]},
+        {"v": 1, "seq": 1, "sent": reading["ts"], "readings": [reading], "x": deep},
+    ):
+        payload = json.dumps(document).encode()
+        assert fast_telemetry(TOPIC, payload, NOW) is None and full_path(payload) is None
+    many = {"v": 1, "seq": 1, "sent": reading["ts"], "readings": [reading] * 100}
+    assert check_same(json.dumps(many).encode())  # many readings are not deep nesting
