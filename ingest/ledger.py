@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from protocol import epoch_ms
+
 
 @dataclass(slots=True)
 class DeviceRecord:
@@ -28,8 +30,8 @@ class DeviceLedger:
     def __init__(self) -> None:
         self.devices: dict[tuple[str, str], DeviceRecord] = {}
 
-    def record(self, site: str, device: str, seq: int, sent: datetime, received: datetime) -> None:
-        """Account for one telemetry message."""
+    def record(self, site: str, device: str, seq: int, sent_ms: int, received: datetime) -> None:
+        """Account for one telemetry message (`sent_ms`: its `sent`, ms since the epoch)."""
         entry = self.devices.setdefault((site, device), DeviceRecord())
         entry.messages += 1
         if entry.last_seq and seq <= entry.last_seq:
@@ -38,5 +40,5 @@ class DeviceLedger:
             if entry.last_seq and seq > entry.last_seq + 1:
                 entry.gaps += seq - entry.last_seq - 1
             entry.last_seq = seq
-            entry.skew_s = (received - sent).total_seconds()
+            entry.skew_s = (epoch_ms(received) - sent_ms) / 1000
         entry.last_received = received

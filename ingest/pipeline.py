@@ -13,6 +13,7 @@ from protocol import (
     MessageRejected,
     ProtocolError,
     TopicError,
+    epoch_ms,
     parse_status,
     parse_telemetry,
     parse_topic,
@@ -59,7 +60,8 @@ class Processed:
     topic: DeviceTopic | None = None
     """Set for a telemetry message that was read (whatever became of its readings)."""
     seq: int = 0
-    sent: datetime | None = None
+    sent_ms: int = 0
+    """The message's `sent`, in milliseconds since the epoch."""
     readings_rejected: int = 0
 
 
@@ -97,10 +99,10 @@ class MessageProcessor:
     def _telemetry(self, topic: DeviceTopic, message: Inbound, out: Processed) -> None:
         fast = fast_telemetry(topic, message.payload, message.received, self.max_age)
         if fast is not None:
-            out.topic, out.seq, out.sent, out.lines = topic, fast.seq, fast.sent, fast.lines
+            out.topic, out.seq, out.sent_ms, out.lines = topic, fast.seq, fast.sent_ms, fast.lines
             return
         telemetry = parse_telemetry(topic, message.payload, message.received, self.max_age)
-        out.topic, out.seq, out.sent = topic, telemetry.seq, telemetry.sent
+        out.topic, out.seq, out.sent_ms = topic, telemetry.seq, epoch_ms(telemetry.sent)
         site, device = topic.site, topic.device
         out.lines.extend(to_line(reading_point(site, device, r)) for r in telemetry.readings)
         for rejected in telemetry.rejected:

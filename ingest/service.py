@@ -118,6 +118,8 @@ class Ingest:
             self.counters.messages_rejected += 1
         for letter in processed.dead:
             logger.warning("rejected %s: %s", letter.topic, letter.reason)
-        topic, sent = processed.topic, processed.sent
-        if topic is not None and sent is not None:
-            self.ledger.record(topic.site, topic.device, processed.seq, sent, message.received)
+        topic = processed.topic
+        if topic is not None:
+            self.ledger.record(
+                topic.site, topic.device, processed.seq, processed.sent_ms, message.received
+            )

@@ -42,7 +42,8 @@ class FastTelemetry(NamedTuple):
     """What a telemetry message yields when every reading in it is valid."""
 
     seq: int
-    sent: datetime
+    sent_ms: int
+    """When the agent sent the message, in milliseconds since the epoch."""
     lines: list[str]
 
 
@@ -167,6 +168,18 @@ def _line(site: str, device: str, raw: Any, newest_ms: int, oldest_ms: int) -> s
     return f"{body} {ts_ms}"
 
 
+@lru_cache(maxsize=4)
+def _bounds_ms(now: datetime, max_age: timedelta) -> tuple[int, int]:
+    """The newest and oldest reading times accepted, in ms (a batch shares its `now`).
+
+    A ts has whole milliseconds: it is at most `newest` exactly when its ms are at most
+    floor(newest in ms), and at least `oldest` exactly when they are at least ceil(...).
+    """
+    newest_ms = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_MS
+    oldest_ms = -((EPOCH - (now - max_age)) // _ONE_MS)
+    return newest_ms, oldest_ms
+
+
 def fast_telemetry(
     topic: DeviceTopic,
     payload: bytes,
@@ -206,14 +219,11 @@ def fast_telemetry(
         "device" in document and document["device"] != device
     ):
         return None
-    # ts has whole milliseconds: ts <= newest exactly when its ms <= floor(newest in ms),
-    # and ts >= oldest exactly when its ms >= ceil(oldest in ms).
-    newest_ms = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_MS
-    oldest_ms = -((EPOCH - (now - max_age)) // _ONE_MS)
+    newest_ms, oldest_ms = _bounds_ms(now, max_age)
     lines = []
     for raw in readings:
         line = _line(site, device, raw, newest_ms, oldest_ms)
         if line is None:
             return None
         lines.append(line)
-    return FastTelemetry(seq, EPOCH + timedelta(milliseconds=sent_ms), lines)
+    return FastTelemetry(seq, sent_ms, lines)

@@ -17,6 +17,7 @@ from protocol import (
     WasteCategory,
     WasteReading,
     encode_telemetry,
+    epoch_ms,
     format_ts,
     parse_telemetry,
     parse_topic,
@@ -48,7 +49,7 @@ def check_same(payload: bytes) -> bool:
     assert full is not None, "the fast path took a message the models reject"
     seq, sent, lines, rejected = full
     assert rejected == 0, "the fast path took a message with a reading to reject"
-    assert (fast.seq, fast.sent, fast.lines) == (seq, sent, lines)
+    assert (fast.seq, fast.sent_ms, fast.lines) == (seq, epoch_ms(sent), lines)
     return True
 
 
