@@ -12,9 +12,11 @@ Order of work, every tick of the loop:
 4. every `status_interval_s`, publish the retained health status.
 
 A config the hub pushes (retained on the device's config topic) is queued by the
-link's thread and applied at the start of the next round: its dish and its bin
-category go to every source that tags its readings with them (`BinTagging`, the
-waste stations); a null one returns each to its own.
+link's thread and applied at the start of the next round: its dish goes to every
+source that tags its readings with one (`BinTagging`, the waste stations), and each
+of them gets its own bin's category (`DeviceConfig.category_of` its sensor); a null
+one returns each to its own. A bin the config names that is not one of the device's
+waste stations is logged and ignored.
 
 Live or replay: while the readings waiting fit in the in-flight window
 (`LIVE_LIMIT`) each goes alone in its message, as PROTOCOL.md's live traffic does;
@@ -46,6 +48,7 @@ from edge.sources import FaultReporting, ReadingSource
 from protocol import (
     REPLAY_BATCH,
     Channel,
+    DeviceConfig,
     DeviceTopic,
     ProtocolError,
     Reading,
@@ -84,6 +87,9 @@ def agent_version() -> str:
 @runtime_checkable
 class BinTagging(Protocol):
     """A source whose readings carry the dish being served and a category (a waste station)."""
+
+    name: str
+    """The bin's sensor slug: its key in the config's `categories`."""
 
     def set_dish(self, dish: str | None) -> None:
         """Set the dish the hub pushed; None falls back to the source's own."""
@@ -201,16 +207,28 @@ class Agent:
             except ProtocolError as err:
                 logger.warning("ignoring the config pushed on %s: %s", self.config_topic, err)
                 continue
-            taggers = [s for s in self.sources if isinstance(s, BinTagging)]
-            for source in taggers:
-                source.set_dish(config.dish)
-                source.set_category(config.category)
-            logger.info(
-                "hub pushed dish %s, category %s to %d source(s)",
-                config.dish,
-                config.category,
-                len(taggers),
+            self._apply_config(config)
+
+    def _apply_config(self, config: DeviceConfig) -> None:
+        """Give every waste station the pushed dish and its own bin's category."""
+        taggers = [s for s in self.sources if isinstance(s, BinTagging)]
+        for source in taggers:
+            source.set_dish(config.dish)
+            source.set_category(config.category_of(source.name))
+        unknown = sorted(set(config.categories or {}) - {s.name for s in taggers})
+        if unknown:
+            logger.warning(
+                "the config pushed on %s names bin(s) %s that are not waste stations of this "
+                "device; ignored for them",
+                self.config_topic,
+                ", ".join(unknown),
             )
+        logger.info(
+            "hub pushed dish %s to %d source(s), categories: %s",
+            config.dish,
+            len(taggers),
+            ", ".join(f"{s.name} {config.category_of(s.name) or 'own'}" for s in taggers),
+        )
 
     def step(self) -> None:
         """Do one round of work: apply pushed configs, poll, settle answers, send, report."""

@@ -252,7 +252,7 @@ def last_will() -> bytes:
 
 
 def encode_config(config: DeviceConfig) -> bytes:
-    """Encode a config message as the hub publishes it (a null dish or category clears it)."""
+    """Encode a config message as the hub publishes it (a null field clears what it set)."""
     document = config.model_dump(mode="json")
     for name in ("site", "device"):
         if document[name] is None:

@@ -178,9 +178,15 @@ class DeviceConfig(BaseModel):
     dish: Slug | None = None
     """The dish being served now; null or absent: the station's own menu file or config."""
     category: WasteCategory | None = None
-    """The bin's category set in the hub's menu; null or absent: the station's own config."""
+    """The category of every bin not in `categories`; null or absent: each bin's own config."""
+    categories: Annotated[dict[Slug, WasteCategory], Field(max_length=64)] | None = None
+    """Each bin's category by its sensor slug, set in the hub's menu; a bin absent: `category`."""
     site: Slug | None = None
     device: Slug | None = None
+
+    def category_of(self, sensor: str) -> WasteCategory | None:
+        """The category the hub set for one bin (None: the bin's own config)."""
+        return (self.categories or {}).get(sensor, self.category)
 
 
 class Status(BaseModel):

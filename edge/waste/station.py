@@ -2,9 +2,12 @@
 
 Each poll reads one weight (an HX711 load cell or a serial bench scale) into the
 drop detector; each drop becomes a WasteReading. Its category is the last
-category button pressed within the timeout, else the one the hub pushed
-(`set_category`), else the bin's own; its dish is, in order, the one the hub pushed
-(`set_dish`), the one in the menu file, the one in the config, or none.
+category button pressed within the timeout, else the one the hub pushed for this
+bin (`set_category`: the agent gives each station its own sensor's entry of the
+config's `categories`, else the device's `category`), else the bin's own; its dish is,
+in order, the one the hub pushed (`set_dish`), the one in the menu file, the one in
+the config, or none. A device with several bins runs one station per bin, so each
+bin's category stays on that bin's drops.
 
 The menu file is JSON such as `{"dish": "braised-pork"}` (or `{"dish": null}`);
 it is re-read when it changes, and a bad file keeps the previous dish.

@@ -222,21 +222,49 @@ def test_a_status_stores_the_refused_and_dropped_counts_as_integers() -> None:
 
 
 CONFIG_TOPIC = parse_topic("canteen/site-a/bin-1/config")
+TOO_MANY_BINS = json.dumps({"v": 1, "categories": {f"bin-{i}": "prep" for i in range(65)}}).encode()
 
 
 @pytest.mark.parametrize(
-    ("dish", "category"), [("braised-pork", "prep"), (None, None), ("rice", None), (None, "plate")]
+    ("dish", "category", "categories"),
+    [
+        ("braised-pork", "prep", None),
+        (None, None, None),
+        ("rice", None, {"bin-plate": "overproduction", "bin-prep": "prep"}),
+        (None, "plate", {"bin-prep": "spoilage"}),
+        (None, None, {}),
+    ],
 )
 def test_a_config_round_trips_from_the_hub_encoder_to_the_edge_parser(
-    dish: str | None, category: str | None
+    dish: str | None, category: str | None, categories: dict[str, str] | None
 ) -> None:
-    config = DeviceConfig.model_validate({"v": 1, "dish": dish, "category": category})
+    document = {"v": 1, "dish": dish, "category": category, "categories": categories}
+    config = DeviceConfig.model_validate(document)
     payload = encode_config(config)
-    # a null dish or category is sent: it clears what was pushed before
-    assert json.loads(payload) == {"v": 1, "dish": dish, "category": category}
+    # a null field is sent: it clears what was pushed before
+    assert json.loads(payload) == document
     parsed = parse_config(CONFIG_TOPIC, payload)
-    assert (parsed.dish, parsed.category) == (dish, category)
+    assert parsed == config
+    assert (parsed.dish, parsed.category, parsed.categories) == (dish, category, categories)
     assert parsed.category is None or isinstance(parsed.category, WasteCategory)
+    assert all(isinstance(c, WasteCategory) for c in (parsed.categories or {}).values())
+
+
+def test_a_bins_category_is_its_own_entry_else_the_devices_else_none() -> None:
+    both = DeviceConfig.model_validate(
+        {"v": 1, "category": "prep", "categories": {"bin-plate": "overproduction"}}
+    )
+    assert both.category_of("bin-plate") is WasteCategory.OVERPRODUCTION
+    assert both.category_of("bin-prep") is WasteCategory.PREP  # not in the map: the device's
+    per_bin = DeviceConfig.model_validate({"v": 1, "categories": {"bin-plate": "spoilage"}})
+    assert per_bin.category_of("bin-plate") is WasteCategory.SPOILAGE
+    assert per_bin.category_of("bin-prep") is None  # the bin's own config
+    assert DeviceConfig(v=1).category_of("bin-plate") is None
+
+
+def test_a_config_from_before_per_bin_categories_still_parses() -> None:
+    parsed = parse_config(CONFIG_TOPIC, b'{"v": 1, "dish": "rice", "category": "prep"}')
+    assert (parsed.categories, parsed.category_of("any-bin")) == (None, WasteCategory.PREP)
 
 
 def test_a_config_ignores_extra_fields_and_may_omit_the_dish_and_category() -> None:
@@ -244,6 +272,7 @@ def test_a_config_ignores_extra_fields_and_may_omit_the_dish_and_category() -> N
     same = b'{"v": 1, "dish": "rice", "site": "site-a", "device": "bin-1"}'
     assert parse_config(CONFIG_TOPIC, same).dish == "rice"
     assert parse_config(CONFIG_TOPIC, same).category is None
+    assert parse_config(CONFIG_TOPIC, same).categories is None
 
 
 @pytest.mark.parametrize(
@@ -253,6 +282,11 @@ def test_a_config_ignores_extra_fields_and_may_omit_the_dish_and_category() -> N
         (b'{"v": 1, "dish": 7}', "dish"),
         (b'{"v": 1, "category": "compost"}', "category"),
         (b'{"v": 1, "category": 1}', "category"),
+        (b'{"v": 1, "categories": {"bin-plate": "compost"}}', "categories.bin-plate"),
+        (b'{"v": 1, "categories": {"Bin Plate": "prep"}}', "categories"),
+        (b'{"v": 1, "categories": {"bin-plate": null}}', "categories.bin-plate"),
+        (b'{"v": 1, "categories": ["bin-plate"]}', "categories"),
+        (TOO_MANY_BINS, "at most 64"),
         (b'{"v": 2, "dish": "rice"}', "v"),
         (b'{"dish": "rice"}', "v"),
         (b"not json", "JSON"),

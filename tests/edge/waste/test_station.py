@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from edge.drivers import ScaleError, ScaleSample
 from edge.waste.station import WasteStation, WasteStationConfig, read_menu_dish
-from protocol import WasteCategory, WasteReading
+from protocol import DeviceConfig, WasteCategory, WasteReading
 
 T0 = datetime(2026, 11, 23, 11, 30, tzinfo=UTC)
 STEP = timedelta(seconds=0.2)
@@ -176,6 +176,23 @@ def test_the_category_from_the_hub_replaces_the_bins_own_but_not_a_button_press(
     bench.station.set_category(None)  # back to the bin's own
     assert bench.station.category is WasteCategory.PLATE
     assert only(bench.weigh(5, 800)).category is WasteCategory.PLATE
+
+
+def test_two_bins_of_one_device_each_take_their_own_category_from_the_config() -> None:
+    # the example waste-station.yaml: a plate bin and a prep bin, one station each
+    plate, prep = Station(sensor="bin-plate", category="plate"), Station(sensor="bin-prep")
+    pushed = DeviceConfig.model_validate(
+        {"v": 1, "categories": {"bin-plate": "overproduction", "bin-prep": "spoilage"}}
+    )
+    for bench in (plate, prep):
+        bench.station.set_category(pushed.category_of(bench.station.name))
+    assert only(plate.scrape(0, 200)).category is WasteCategory.OVERPRODUCTION
+    assert only(prep.scrape(0, 300)).category is WasteCategory.SPOILAGE
+    cleared = DeviceConfig.model_validate({"v": 1, "categories": {"bin-prep": "spoilage"}})
+    for bench in (plate, prep):
+        bench.station.set_category(cleared.category_of(bench.station.name))
+    assert only(plate.weigh(5, 400)).category is WasteCategory.PLATE  # its own again
+    assert only(prep.weigh(5, 600)).category is WasteCategory.SPOILAGE  # untouched
 
 
 def test_set_category_refuses_an_unknown_category() -> None:
