@@ -32,12 +32,12 @@ class IngestSettings(BaseModel):
     state_dir: Path = Field(Path("var"), title="Where the hub keeps its SQLite state")
     client_id: str = Field("canteen-ingest", title="MQTT client id (the persistent session)")
     receive_maximum: int = Field(
-        10000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
+        2000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
     )
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=0, title="How long the broker keeps the session while we are away"
     )
-    batch_lines: int = Field(5000, ge=1, title="Most messages handled in one write")
+    batch_lines: int = Field(2000, ge=1, title="Most messages handled in one write")
     batch_bytes: int = Field(
         2 * 1024 * 1024, ge=1, title="Most payload bytes handled in one write (bounds memory)"
     )

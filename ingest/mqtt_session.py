@@ -220,6 +220,8 @@ class MqttSession:
         self._pending: list[Inbound] = []
         self._last_sent = 0.0
         self._ping_unanswered_since: float | None = None
+        self.subscribed = False
+        """Whether the broker granted the last connection's subscriptions (SUBACK)."""
 
     @property
     def connected(self) -> bool:
@@ -258,17 +260,11 @@ class MqttSession:
         if len(connack) < 2 or connack[1] >= 0x80:
             self.close(send_disconnect=False)
             raise BrokerRefused("the broker refused the connection", connack[1] if connack else 0)
+        # Not waiting for the SUBACK here: a broker that kept our session starts sending
+        # its queue right after CONNACK, and waiting would mean holding all of that (up to
+        # the receive maximum) in memory. `receive` checks the SUBACK when it comes.
+        self.subscribed = False
         self._send(subscribe_packet(1, filters))
-        suback = self._await(_SUBACK)
-        properties = _varint_at(suback, 2)
-        refused = (
-            [code for code in suback[properties[0] + properties[1] :] if code >= 0x80]
-            if (properties)
-            else [0x81]
-        )
-        if refused:
-            self.close()
-            raise BrokerRefused("the broker refused the subscription", refused[0])
         threading.Thread(
             target=self._keep_alive, args=(sock,), name="mqtt-keepalive", daemon=True
         ).start()
@@ -384,7 +380,15 @@ class MqttSession:
             raise ConnectionLost(
                 f"the broker disconnected us: {_REASONS.get(code, 'reason')} (0x{code:02x})"
             )
-        if kind != _PINGRESP:
+        if kind == _SUBACK:
+            properties = _varint_at(body, 2)
+            codes = body[properties[0] + properties[1] :] if properties else b"\x81"
+            refused = [code for code in codes if code >= 0x80]
+            if refused:
+                self.close()
+                raise BrokerRefused("the broker refused the subscription", refused[0])
+            self.subscribed = True
+        elif kind != _PINGRESP:
             logger.debug("ignored an MQTT packet of type %d from the broker", kind)
 
     def _keep_alive(self, sock: socket.socket) -> None:

@@ -59,17 +59,23 @@ class BrokerSource:
             while not batch:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stop.is_set():
-                    return []
+                    break
                 batch = self._session.receive(remaining)
                 size = sum(len(m.payload) for m in batch)
-            while len(batch) < self._max_messages and size < self._max_bytes:
+            while batch and len(batch) < self._max_messages and size < self._max_bytes:
                 more = self._session.receive(self._linger_s)
                 if not more:
                     break
                 batch.extend(more)
                 size += sum(len(m.payload) for m in more)
+        except BrokerRefused as err:
+            logger.error("%s; check the broker's ACL for the %s's login", err, self._role)
+            self._lost(err, retry_s=self._backoff())
         except ConnectionLost as err:
             self._lost(err)
+        finally:
+            if self._session.subscribed and not self.subscribed.is_set():
+                self.subscribed.set()
         return self._bound(batch)
 
     def ack(self, messages: Sequence[Inbound]) -> None:
@@ -124,7 +130,6 @@ class BrokerSource:
         else:
             self._delay = 1.0
             self._held = []
-            self.subscribed.set()
             logger.info(
                 "%s connected to %s (%s session)",
                 self._role,
@@ -132,11 +137,15 @@ class BrokerSource:
                 "its queued" if present else "a new",
             )
             return True
-        self._retry_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, 30.0)
+        self._retry_at = time.monotonic() + self._backoff()
         return False
 
-    def _lost(self, err: ConnectionLost) -> None:
+    def _backoff(self) -> float:
+        """The next wait before reconnecting: 1 s, doubling up to 30 s."""
+        delay, self._delay = self._delay, min(self._delay * 2, 30.0)
+        return delay
+
+    def _lost(self, err: ConnectionError, retry_s: float = 0.5) -> None:
         self.subscribed.clear()
-        self._retry_at = time.monotonic() + 0.5
+        self._retry_at = time.monotonic() + retry_s
         logger.warning("%s lost the broker (%s); reconnecting", self._role, err)
