@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from protocol import epoch_ms
 
@@ -18,6 +19,12 @@ class DeviceRecord:
     repeats: int = 0
     skew_s: float = 0.0
     last_received: datetime | None = None
+
+
+@lru_cache(maxsize=2)
+def _received_ms(received: datetime) -> int:
+    # The messages of one read share their receive time: one conversion for all of them.
+    return epoch_ms(received)
 
 
 class DeviceLedger:
@@ -40,5 +47,5 @@ class DeviceLedger:
             if entry.last_seq and seq > entry.last_seq + 1:
                 entry.gaps += seq - entry.last_seq - 1
             entry.last_seq = seq
-            entry.skew_s = (epoch_ms(received) - sent_ms) / 1000
+            entry.skew_s = (_received_ms(received) - sent_ms) / 1000
         entry.last_received = received

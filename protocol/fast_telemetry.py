@@ -48,18 +48,21 @@ class FastTelemetry(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
-def _second_ms(day_and_clock: str) -> int:
-    # Readings of a backlog or of many devices share their second: parse it once.
-    return (datetime.fromisoformat(day_and_clock + "+00:00") - EPOCH) // _ONE_US // 1000
+def _minute_ms(day_hour_minute: str) -> int:
+    # Readings of a backlog or of many devices share their minute: parse it once.
+    return (datetime.fromisoformat(day_hour_minute + ":00+00:00") - EPOCH) // _ONE_MS
 
 
 def _agent_ts_ms(value: Any) -> int | None:
     """Milliseconds since the epoch of a timestamp in the agents' format, else None."""
     if type(value) is not str or len(value) != 24 or _AGENT_TS.fullmatch(value) is None:
         return None
+    seconds = int(value[17:19])
+    if seconds > 59:  # a leap second: Python's parser, and so the models, refuse it
+        return None
     try:
-        return _second_ms(value[:19]) + int(value[20:23])
-    except ValueError:  # not a real date (month 13), or year 0
+        return _minute_ms(value[:16]) + seconds * 1000 + int(value[20:23])
+    except ValueError:  # not a real date or time (month 13, hour 24), or year 0
         return None
 
 

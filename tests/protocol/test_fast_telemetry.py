@@ -242,6 +242,10 @@ EDGES: dict[str, list[Any]] = {
         agent_ts(timedelta(minutes=5)),
         agent_ts(timedelta(minutes=5, milliseconds=1)),
         "2026-11-23T03:00:05.123+00:00",
+        "2026-11-23T03:00:60.123Z",  # a leap second
+        "2026-11-23T24:00:05.123Z",
+        "2026-11-23T03:60:05.123Z",
+        "2026-02-29T03:00:05.123Z",
     ],
     "note": [[[]] * 3, "{[{[", {"a": [1, {"b": 2}]}],
 }
