@@ -1,6 +1,6 @@
 """Hub under load: 50 devices x 10 readings/s through the real ingest and dashboard.
 
-    python bench/hub_load.py                 # 10 minutes, 500 readings/s
+    python bench/hub_load.py                 # 20 minutes, 500 readings/s
     python bench/hub_load.py --minutes 1     # a quick look
 
 A private Mosquitto and InfluxDB 1.x (canteen.local_services), the ingest
@@ -9,8 +9,12 @@ with one wall screen's event stream open) run as their own processes. 50 simulat
 devices, each its own MQTT client, publish one reading a message (as live agents do) at
 10 readings/s each. Every 10 s the ingest's and the dashboard's resident memory and CPU
 come from /proc; every 2 s a probe reading is published and InfluxDB is polled until it
-is queryable, which gives the lag. At the end every published reading must be in
-InfluxDB (by count per measurement): the exit status is 1 if any is missing.
+is queryable, which gives the lag. Memory is judged flat or not by the slope of each
+process's RSS over the second half of the run (least squares, MB a minute), after the
+start-up and the first minutes' filling of buffers; the machine's load average is
+printed with it, since the CPU and lag figures depend on it. At the end every published
+reading must be in InfluxDB (by count per measurement): the exit status is 1 if any is
+missing.
 """
 
 from __future__ import annotations
@@ -223,6 +227,7 @@ class Sample:
     at: float
     rss_mb: dict[str, float]
     cpu_pct: dict[str, float]
+    load_1m: float = field(default_factory=lambda: os.getloadavg()[0])
 
 
 @dataclass
@@ -313,12 +318,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+def rss_slope(samples: list[Sample], name: str, since: float) -> float:
+    """MB a minute: the least-squares slope of a process's RSS over samples after `since`."""
+    points = [(s.at / 60, s.rss_mb[name]) for s in samples if s.at >= since]
+    if len(points) < 2:
+        return float("nan")
+    return statistics.linear_regression(*zip(*points, strict=True)).slope
+
+
 def table(sampler: Sampler, lags: list[tuple[float, float]], began: float, minutes: int) -> str:
-    """The per-minute table: memory and CPU of each process, lag p50 and p99."""
+    """The per-minute table: memory and CPU of each process, lag p50 and p99, load."""
     lines = [
         "| minute | ingest RSS MB | ingest CPU % | dashboard RSS MB | dashboard CPU % "
-        "| lag p50 ms | lag p99 ms | probes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| lag p50 ms | lag p99 ms | probes | load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for minute in range(minutes):
         lo, hi = began + 60 * minute, began + 60 * (minute + 1)
@@ -333,9 +346,24 @@ def table(sampler: Sampler, lags: list[tuple[float, float]], began: float, minut
         p99 = f"{percentile(in_minute, 99):.0f}" if in_minute else "-"
         lines.append(
             f"| {minute + 1} | {last.rss_mb['ingest']:.1f} | {cpu_i:.1f} "
-            f"| {last.rss_mb['dashboard']:.1f} | {cpu_d:.1f} | {p50} | {p99} | {len(in_minute)} |"
+            f"| {last.rss_mb['dashboard']:.1f} | {cpu_d:.1f} | {p50} | {p99} | {len(in_minute)} "
+            f"| {last.load_1m:.1f} |"
         )
     return "\n".join(lines)
+
+
+def flatness(sampler: Sampler, began: float, elapsed: float) -> str:
+    """Each process's RSS slope over the second half of the run, and the load it ran under."""
+    half = began + elapsed / 2
+    slopes = ", ".join(
+        f"{name} {rss_slope(sampler.samples, name, half):+.3f} MB/min" for name in sampler.pids
+    )
+    loads = [s.load_1m for s in sampler.samples]
+    return (
+        f"RSS slope over the second half ({elapsed / 120:.1f} to {elapsed / 60:.1f} min): "
+        f"{slopes}; load average (1 min) {min(loads):.1f} to {max(loads):.1f}, "
+        f"mean {statistics.fmean(loads):.1f} on {os.cpu_count()} CPUs"
+    )
 
 
 def run(minutes: int, workdir: Path) -> int:
@@ -410,6 +438,7 @@ def run(minutes: int, workdir: Path) -> int:
         print()
         print(table(sampler, probe.lags, began, minutes))
         print()
+        print(flatness(sampler, began, elapsed))
         lags_ms = [lag * 1000 for _, lag in probe.lags]
         print(
             f"published {total} readings in {elapsed:.0f} s ({total / elapsed:.0f}/s; schedule "
@@ -488,7 +517,12 @@ def _report_dead_letters(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=int, default=10, help="how long to publish (10)")
+    parser.add_argument(
+        "--minutes",
+        type=int,
+        default=20,
+        help="how long to publish (20: the second half, judged for flatness, is 10 minutes)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the services' folders and logs here")
     args = parser.parse_args()
     if args.keep is not None:
