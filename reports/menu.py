@@ -11,7 +11,8 @@ import itertools
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date, time
 from pathlib import Path
 
@@ -52,6 +53,22 @@ MIGRATIONS = (
     CREATE TABLE bins (
         site TEXT NOT NULL, device TEXT NOT NULL, category TEXT, dish TEXT,
         PRIMARY KEY (site, device)
+    );
+    """,
+    # Categories per bin (sensor). What was pushed to a device moves to `stations`; a
+    # category set for a whole device before stays there as the device's default, still
+    # pushed as the config's `category`: its bins keep it until each is set or it is cleared.
+    """
+    CREATE TABLE stations (
+        site TEXT NOT NULL, device TEXT NOT NULL, dish TEXT, category TEXT,
+        PRIMARY KEY (site, device)
+    );
+    INSERT INTO stations (site, device, dish, category)
+        SELECT site, device, dish, category FROM bins;
+    DROP TABLE bins;
+    CREATE TABLE bins (
+        site TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, category TEXT,
+        PRIMARY KEY (site, device, sensor)
     );
     """,
 )
@@ -117,15 +134,53 @@ def check_target(target: WasteTarget) -> WasteTarget:
 
 @dataclass(frozen=True, slots=True)
 class Bin:
-    """A site's waste station and what the hub last pushed to it (None: the station's own)."""
+    """One bin of a waste station (its sensor) and the category pushed to it (None: its own)."""
+
+    sensor: str
+    category: WasteCategory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """What the hub last pushed to a site's waste station: its dish and its bins' categories.
+
+    `category` is the device's default for its bins not set one by one: only kept from
+    before categories were per bin (schema 3), cleared on the menu page like a bin's.
+    """
 
     device: str
-    category: WasteCategory | None = None
     dish: str | None = None
+    category: WasteCategory | None = None
+    bins: tuple[Bin, ...] = ()
+
+    @property
+    def categories(self) -> dict[str, WasteCategory]:
+        """The category of each bin that has one, by sensor."""
+        return {b.sensor: b.category for b in self.bins if b.category is not None}
+
+    def with_bin(self, sensor: str, category: WasteCategory | None) -> Station:
+        """The station with one bin's category set (None: cleared; the bin stays listed)."""
+        others = [b for b in self.bins if b.sensor != sensor]
+        bins = sorted([*others, Bin(sensor, category)], key=lambda b: b.sensor)
+        return replace(self, bins=tuple(bins))
+
+    def with_bins(self, sensors: Iterable[str]) -> Station:
+        """The station with these bins listed too (those not kept yet: nothing set)."""
+        kept = {b.sensor for b in self.bins}
+        extra = [Bin(sensor) for sensor in sensors if sensor not in kept]
+        return replace(self, bins=tuple(sorted([*self.bins, *extra], key=lambda b: b.sensor)))
 
 
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
+
+
+def _category(text: str | None) -> WasteCategory | None:
+    return WasteCategory(text) if text else None
+
+
+def _category_value(category: WasteCategory | None) -> str | None:
+    return WasteCategory(category).value if category else None
 
 
 class MenuStore:
@@ -271,27 +326,47 @@ class MenuStore:
                     )
             self._db.execute("COMMIT")
 
-    def bins(self, site: str) -> dict[str, Bin]:
-        """The site's bins the hub has pushed a config to, by device."""
-        rows = self._db.execute(
-            "SELECT device, category, dish FROM bins WHERE site = ? ORDER BY device", (site,)
-        )
-        return {r[0]: Bin(r[0], WasteCategory(r[1]) if r[1] else None, r[2]) for r in rows}
+    def stations(self, site: str) -> dict[str, Station]:
+        """The site's waste stations the hub has pushed a config to, by device."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT device, dish, category FROM stations WHERE site = ? ORDER BY device",
+                (site,),
+            ).fetchall()
+            bins = self._db.execute(
+                "SELECT device, sensor, category FROM bins WHERE site = ? ORDER BY sensor",
+                (site,),
+            ).fetchall()
+        by_device: dict[str, list[Bin]] = {}
+        for device, sensor, category in bins:
+            by_device.setdefault(device, []).append(Bin(sensor, _category(category)))
+        return {
+            r[0]: Station(r[0], r[1], _category(r[2]), tuple(by_device.get(r[0], ()))) for r in rows
+        }
 
-    def bin(self, site: str, device: str) -> Bin:
-        """One bin of the site (never pushed to: nothing set)."""
-        return self.bins(site).get(device, Bin(device))
+    def station(self, site: str, device: str) -> Station:
+        """One waste station of the site (never pushed to: nothing set)."""
+        return self.stations(site).get(device, Station(device))
 
-    def put_bin(self, site: str, kept: Bin) -> None:
-        """Keep what the hub pushed to a bin: its category and its dish."""
+    def put_station(self, site: str, kept: Station) -> None:
+        """Keep what the hub pushed to a station: its dish and every bin's category."""
         check_slug(kept.device, "device")
         if kept.dish is not None:
             check_slug(kept.dish)
-        category = WasteCategory(kept.category).value if kept.category else None
-        self._run(
-            "INSERT OR REPLACE INTO bins VALUES (?, ?, ?, ?)",
-            (site, kept.device, category, kept.dish),
-        )
+        for b in kept.bins:
+            check_slug(b.sensor, "sensor")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO stations VALUES (?, ?, ?, ?)",
+                (site, kept.device, kept.dish, _category_value(kept.category)),
+            )
+            self._db.execute("DELETE FROM bins WHERE site = ? AND device = ?", (site, kept.device))
+            self._db.executemany(
+                "INSERT INTO bins VALUES (?, ?, ?, ?)",
+                [(site, kept.device, b.sensor, _category_value(b.category)) for b in kept.bins],
+            )
+            self._db.execute("COMMIT")
 
     def site_menu(self, site: str) -> SiteMenu:
         """Everything the reports need of a site."""

@@ -101,10 +101,17 @@ def serving_choice(
     return device, dish
 
 
-def bin_choice(fields: Mapping[str, str]) -> tuple[str, WasteCategory | None]:
-    """Check the bins form: a station's device slug (listed or entered) and a category or none."""
+def bin_choice(fields: Mapping[str, str]) -> tuple[str, str | None, WasteCategory | None]:
+    """Check the bins form: a device, a bin's sensor and a category (or none) to set.
+
+    Listed or entered by name, both must be slugs. No sensor: the device's default category,
+    kept from before bins had their own (cleared on the page like a bin's).
+    """
     device = check_slug(fields.get("device", "").strip(), "device")
+    sensor = fields.get("sensor", "").strip() or None
+    if sensor is not None:
+        check_slug(sensor, "sensor")
     category = fields.get("category", "") or None
     if category is not None and category not in CATEGORIES:
         raise MenuError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
-    return device, WasteCategory(category) if category else None
+    return device, sensor, WasteCategory(category) if category else None

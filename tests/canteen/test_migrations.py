@@ -21,6 +21,8 @@ from argon2 import PasswordHasher
 from alerts import store as alert_store
 from alerts.rules import AlertKind, Severity
 from dashboard import users as user_store
+from protocol import WasteCategory
+from reports import menu as menu_store
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 HASH = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash("correct horse battery")
@@ -50,6 +52,12 @@ def _check_users(store: user_store.UserStore) -> None:
     user = store.verify("li", "correct horse battery")
     assert user is not None and user.role == "manager"
     assert [kiosk.label for kiosk in store.kiosks()] == ["kitchen wall"]
+
+
+def _check_menu(store: menu_store.MenuStore) -> None:
+    assert [(d.slug, d.name_en) for d in store.dishes("s")] == [("rice", "Rice")]
+    assert store.category_costs("s") == {"plate": 12.0}
+    assert store.stations("s") == {}
 
 
 STORES = {
@@ -84,6 +92,16 @@ STORES = {
             path, PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
         ),
         _check_users,
+    ),
+    "menu": Store(
+        menu_store.MIGRATIONS,
+        "menu_schema",
+        [
+            "INSERT INTO dishes VALUES ('s', 'rice', '米饭', 'Rice', 4.0, 0, 0)",
+            "INSERT INTO category_costs VALUES ('s', 'plate', 12.0)",
+        ],
+        menu_store.MenuStore,
+        _check_menu,
     ),
 }
 
@@ -155,3 +173,32 @@ def test_a_file_newer_than_the_code_is_refused_with_a_clear_error(
     db.close()
     with pytest.raises(Exception, match="newer"):
         store.open(path).close()
+
+
+def test_a_version_2_menu_file_keeps_each_stations_dish_and_device_wide_category(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "menu.sqlite3"
+    _make_at_version(path, STORES["menu"], 2)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO dishes VALUES ('s', 'rice', '米饭', 'Rice', 4.0, 0, 0)")
+    db.execute("INSERT INTO bins VALUES ('s', 'station-1', 'prep', 'rice')")
+    db.execute("INSERT INTO bins VALUES ('s', 'station-2', NULL, NULL)")
+    db.commit()
+    db.close()
+
+    opened = menu_store.MenuStore(path)
+    assert opened.schema_version == 3
+    # the dish and the category set for the whole device stay what the hub pushes it
+    assert opened.stations("s") == {
+        "station-1": menu_store.Station("station-1", "rice", WasteCategory.PREP),
+        "station-2": menu_store.Station("station-2"),
+    }
+    assert [d.slug for d in opened.dishes("s")] == ["rice"]
+    opened.close()
+    rows = _rows(path)
+    assert rows["bins"] == []  # now one row a bin (sensor), none set yet
+    assert sorted(rows["stations"]) == [
+        ("s", "station-1", "rice", "prep"),
+        ("s", "station-2", None, None),
+    ]

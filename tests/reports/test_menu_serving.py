@@ -90,7 +90,12 @@ def test_a_manager_pushes_the_dish_being_served_to_a_waste_station(
     sent = manager.post("/menu/serve/serving", data={**choice, "csrf_token": token})
     assert sent.status_code == 200 and "Sent to bin-line: Braised pork." in sent.text
     topic = "canteen/serve/bin-line/config"
-    assert retained_config(mosquitto, topic) == {"v": 1, "dish": "braised-pork", "category": None}
+    assert retained_config(mosquitto, topic) == {
+        "v": 1,
+        "dish": "braised-pork",
+        "category": None,
+        "categories": None,
+    }
 
     unknown = manager.post(
         "/menu/serve/serving", data={"device": "bin-other", "dish": "", "csrf_token": token}
@@ -100,7 +105,12 @@ def test_a_manager_pushes_the_dish_being_served_to_a_waste_station(
         "/menu/serve/serving", data={"device": "bin-line", "dish": "", "csrf_token": token}
     )
     assert cleared.status_code == 200
-    assert retained_config(mosquitto, topic) == {"v": 1, "dish": None, "category": None}
+    assert retained_config(mosquitto, topic) == {
+        "v": 1,
+        "dish": None,
+        "category": None,
+        "categories": None,
+    }
 
 
 def test_nothing_is_published_while_the_broker_is_not_connected() -> None:
