@@ -3,8 +3,10 @@
 Order of work, every tick of the loop:
 1. poll each sensor whose interval is due and put its readings in the outbox
    (on disk) before anything is sent;
-2. take the broker's answers: a PUBACK forgets a message, a refusal (MQTT v5 reason
-   >= 0x80) keeps it for a retry after a backoff;
+2. take the broker's answers: a PUBACK marks a message acknowledged (forgotten
+   `KEEP_ACKED_S` later: after the agent lost the broker, and when it starts, the kept
+   ones are sent again, since a broker killed before its autosave has lost them), a
+   refusal (MQTT v5 reason >= 0x80) keeps it for a retry after a backoff;
 3. while connected: send the outbox's unacknowledged messages not already on their
    way (after a restart, the same seq and bytes as before), then pack new ones,
    oldest readings first, at most `replay_messages_per_s` a second and at most
@@ -40,7 +42,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol, runtime_checkable
 
 from edge.clock_trust import ClockTrust, clock_basis_ns, read_boot_id
-from edge.config import MAX_IN_FLIGHT, Clock, EdgeConfig
+from edge.config import KEEP_ACKED_S, MAX_IN_FLIGHT, Clock, EdgeConfig
 from edge.health import HealthProbe, HealthReport
 from edge.mqtt_link import Delivery, Link, LinkError
 from edge.outbox import Outbox, OutboxError, PackedMessage
@@ -164,7 +166,12 @@ class Agent:
         self._deliveries: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._configs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
+        outbox.reopen_acknowledged()  # what happened to the broker while we were down?
         self.outgoing = {m.seq: Outgoing(m) for m in outbox.unacknowledged()}
+        self._acked_at: dict[int, float] = {}
+        """Monotonic time of each kept acknowledged message's PUBACK, by seq."""
+        self._was_connected = False
+        self._next_forget = start
         self._by_mid: dict[int, Outgoing] = {}
         self.refusals = 0
 
@@ -236,9 +243,39 @@ class Agent:
         now = self._monotonic()
         self._keep(self._poll_due(now))
         self._settle_deliveries(now)
-        if self.link.is_connected():
+        connected = self.link.is_connected()
+        if connected and not self._was_connected:
+            self._resend_kept()
+        self._was_connected = connected
+        if connected:
+            self._forget_saved(now)
             self._send(now)
             self._report_status(now)
+
+    def _resend_kept(self) -> None:
+        """Send again what the broker acknowledged lately: it may have died unsaved."""
+        self._acked_at.clear()
+        reopened = [m for m in self.outbox.reopen_acknowledged() if m.seq not in self.outgoing]
+        for message in reopened:
+            self.outgoing[message.seq] = Outgoing(message)
+        if reopened:
+            logger.info(
+                "sending %d messages again that the broker acknowledged in the %.0f s before "
+                "the connection was lost (it may not have saved them)",
+                len(reopened),
+                KEEP_ACKED_S,
+            )
+
+    def _forget_saved(self, now: float) -> None:
+        """Forget acknowledged messages the broker has had time to save."""
+        if now < self._next_forget:
+            return
+        self._next_forget = now + 1.0
+        saved = [seq for seq, at in self._acked_at.items() if at <= now - KEEP_ACKED_S]
+        if saved:
+            self.outbox.forget(saved)
+            for seq in saved:
+                del self._acked_at[seq]
 
     def _poll_due(self, now: float) -> list[Reading]:
         readings: list[Reading] = []
@@ -329,6 +366,7 @@ class Agent:
             outgoing.mid = None
             if delivery.accepted:
                 self.outbox.acknowledge(outgoing.message.seq)
+                self._acked_at[outgoing.message.seq] = now
                 del self.outgoing[outgoing.message.seq]
                 continue
             self.refusals += 1

@@ -33,6 +33,10 @@ Clock = Callable[[], datetime]
 MAX_IN_FLIGHT = 20
 """Telemetry messages the agent keeps awaiting PUBACK (each up to REPLAY_BATCH readings)."""
 MIN_OUTBOX_READINGS = 2 * MAX_IN_FLIGHT * REPLAY_BATCH
+KEEP_ACKED_S = 120.0
+"""How long an acknowledged message is kept to send again if the broker is lost: the
+broker saves what it acknowledged every 30 s (`autosave_interval`, broker/conf.d), and a
+broker that lost power is noticed after 1.5 keep-alives (45 s), so 120 s covers both."""
 
 
 class ConfigError(SettingsError):

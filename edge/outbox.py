@@ -4,6 +4,13 @@ Readings wait in `pending` until they are packed into a telemetry message; a pac
 message waits in `messages`, with its seq and exact bytes, until the broker's PUBACK.
 Packing and the seq counter move in one transaction, so a reading is in exactly one
 place at any instant and a seq is never handed out twice, whatever the crash.
+
+An acknowledged message is not forgotten at once: Mosquitto acknowledges from memory and
+writes its queue to disk only every `autosave_interval` (broker/conf.d/limits.conf), so a
+broker killed or cut from power loses what it acknowledged since its last save. The
+agent keeps acknowledged messages for a while (`edge.config.KEEP_ACKED_S`) and sends
+them again after it lost the broker (`reopen_acknowledged`); a point stored twice is
+the same point, so the only cost of a needless resend is bandwidth.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from protocol.models import READING
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY, body BLOB NOT NULL, readings INTEGER NOT NULL);
+    seq INTEGER PRIMARY KEY, body BLOB NOT NULL, readings INTEGER NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS held (
     id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, basis_ns INTEGER NOT NULL, body TEXT NOT NULL);
@@ -93,7 +101,9 @@ class Outbox:
         except (OSError, sqlite3.Error) as err:
             raise OutboxError(f"cannot open the outbox {path}: {err}") from err
         self._pending = self._count("SELECT count(*) FROM pending")
-        self._unacked = self._count("SELECT coalesce(sum(readings), 0) FROM messages")
+        self._unacked = self._count(
+            "SELECT coalesce(sum(readings), 0) FROM messages WHERE acked = 0"
+        )
         self._held = self._count("SELECT count(*) FROM held")
 
     def _configure(self) -> None:
@@ -113,6 +123,9 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA journal_size_limit=16777216")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "acked" not in columns:  # an outbox from before acknowledged messages were kept
+            self._db.execute("ALTER TABLE messages ADD COLUMN acked INTEGER NOT NULL DEFAULT 0")
 
     def _count(self, sql: str) -> int:
         row = self._db.execute(sql).fetchone()
@@ -263,19 +276,50 @@ class Outbox:
         """The packed messages the broker has not acknowledged yet, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, body, readings FROM messages ORDER BY seq"
+                "SELECT seq, body, readings FROM messages WHERE acked = 0 ORDER BY seq"
             ).fetchall()
         return [PackedMessage(int(seq), bytes(body), int(n)) for seq, body, n in rows]
 
     def acknowledge(self, seq: int) -> None:
-        """Forget a message the broker has acknowledged (a repeated ack is harmless)."""
+        """Mark a message the broker acknowledged (a repeated ack is harmless); kept until
+        `forget`, in case the broker dies before it saves it."""
         with self._lock:
             with self._transaction() as db:
-                row = db.execute("SELECT readings FROM messages WHERE seq = ?", (seq,)).fetchone()
+                row = db.execute(
+                    "SELECT readings FROM messages WHERE seq = ? AND acked = 0", (seq,)
+                ).fetchone()
                 if row is not None:
-                    db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+                    db.execute("UPDATE messages SET acked = 1 WHERE seq = ?", (seq,))
             if row is not None:
                 self._unacked -= int(row[0])
+
+    def forget(self, seqs: Sequence[int]) -> None:
+        """Delete acknowledged messages the broker has had long enough to save."""
+        if not seqs:
+            return
+        with self._lock, self._transaction() as db:
+            db.executemany("DELETE FROM messages WHERE seq = ? AND acked = 1", [(s,) for s in seqs])
+
+    def reopen_acknowledged(self) -> list[PackedMessage]:
+        """Mark every kept acknowledged message unacknowledged again, and return them.
+
+        Called when the broker may have lost them: after the connection to it was lost,
+        and when the agent starts (it cannot know what happened while it was down).
+        """
+        with self._lock:
+            with self._transaction() as db:
+                rows = db.execute(
+                    "SELECT seq, body, readings FROM messages WHERE acked = 1 ORDER BY seq"
+                ).fetchall()
+                db.execute("UPDATE messages SET acked = 0 WHERE acked = 1")
+            reopened = [PackedMessage(int(seq), bytes(body), int(n)) for seq, body, n in rows]
+            self._unacked += sum(m.readings for m in reopened)
+        return reopened
+
+    def acknowledged_kept(self) -> int:
+        """Acknowledged messages still kept in case the broker lost them."""
+        with self._lock:
+            return self._count("SELECT count(*) FROM messages WHERE acked = 1")
 
     def pending(self) -> int:
         """Readings not yet packed into a message."""

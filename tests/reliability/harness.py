@@ -280,7 +280,9 @@ class EdgeProcess:
         db = sqlite3.connect(self.outbox)
         try:
             (pending,) = db.execute("SELECT count(*) FROM pending").fetchone()
-            (unacked,) = db.execute("SELECT coalesce(sum(readings), 0) FROM messages").fetchone()
+            (unacked,) = db.execute(
+                "SELECT coalesce(sum(readings), 0) FROM messages WHERE acked = 0"
+            ).fetchone()
         finally:
             db.close()
         return int(pending) + int(unacked)
