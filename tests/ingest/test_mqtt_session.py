@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -52,7 +52,7 @@ publishes = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(publishes, st.lists(st.integers(1, 200), max_size=30), st.booleans())
 def test_packets_split_anywhere_come_out_whole_and_in_order(
     packets: list[tuple[str, bytes, int, int, bytes]], cuts: list[int], with_pings: bool

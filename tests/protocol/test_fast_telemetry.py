@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from protocol import (
@@ -168,7 +168,7 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(envelopes())
 @example({"v": 1, "seq": 1, "sent": agent_ts(timedelta(0)), "readings": []})
 def test_the_fast_path_never_differs_from_the_models(document: dict[str, Any]) -> None:
@@ -209,7 +209,7 @@ def valid_readings() -> st.SearchStrategy[Any]:
     )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(1, 2**63 - 1), st.lists(valid_readings(), min_size=1, max_size=20))
 def test_what_agents_send_takes_the_fast_path(seq: int, batch: list[Any]) -> None:
     assert check_same(encode_telemetry(seq, NOW, batch)), "an agent's message missed the fast path"
