@@ -42,6 +42,9 @@ class IngestSettings(BaseModel):
         2 * 1024 * 1024, ge=1, title="Most payload bytes handled in one write (bounds memory)"
     )
     linger_s: float = Field(0.05, ge=0, title="How long to wait to fill a batch")
+    batch_age_s: float = Field(
+        0.2, gt=0, title="Longest a batch waits to fill (what live readings may be delayed)"
+    )
     max_age_days: int = Field(30, ge=1, title="Oldest reading accepted (backlog age)")
 
     @property
@@ -100,6 +103,7 @@ def run_ingest(
         max_messages=min(settings.batch_lines, settings.receive_maximum),
         max_bytes=settings.batch_bytes,
         linger_s=settings.linger_s,
+        max_age_s=settings.batch_age_s,
         broker_url=mqtt.url(),
     )
     ingest = Ingest(

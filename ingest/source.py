@@ -16,8 +16,10 @@ logger = logging.getLogger(__name__)
 class BrokerSource:
     """Reads the ingest's subscription in batches bounded by messages and bytes.
 
-    A batch ends when it holds `max_messages` messages or `max_bytes` of payload, or
-    when nothing more arrives within `linger_s`. What a read brought beyond the bound
+    A batch ends when it holds `max_messages` messages or `max_bytes` of payload, when
+    nothing more arrives within `linger_s`, or `max_age_s` after its first message came
+    (steady live traffic never leaves a gap: without an age limit a batch would wait to
+    fill, and a reading would reach InfluxDB seconds late). What a read brought beyond the bound
     waits for the next batch, and the bytes not read yet stay in the socket and at the
     broker, so memory is bounded by the batch whatever the messages' sizes. The broker
     sends at most the session's receive maximum unacknowledged messages: a batch that
@@ -33,6 +35,7 @@ class BrokerSource:
         max_bytes: int,
         linger_s: float,
         broker_url: str,
+        max_age_s: float = 0.2,
         role: str = "ingest",
     ) -> None:
         self._session = session
@@ -41,6 +44,7 @@ class BrokerSource:
         self._max_messages = max_messages
         self._max_bytes = max_bytes
         self._linger_s = linger_s
+        self._max_age_s = max_age_s
         self._url = broker_url
         self._role = role
         self._held: list[Inbound] = []
@@ -62,8 +66,12 @@ class BrokerSource:
                     break
                 batch = self._session.receive(remaining)
                 size = sum(len(m.payload) for m in batch)
+            closes = time.monotonic() + self._max_age_s
             while batch and len(batch) < self._max_messages and size < self._max_bytes:
-                more = self._session.receive(self._linger_s)
+                left = closes - time.monotonic()
+                if left <= 0:
+                    break
+                more = self._session.receive(min(self._linger_s, left))
                 if not more:
                     break
                 batch.extend(more)

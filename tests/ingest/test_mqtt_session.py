@@ -216,3 +216,36 @@ def test_it_logs_in_over_tls_with_the_private_ca(secured_hub: SecuredHub) -> Non
         assert session.receive(0.2) == []
     finally:
         session.close()
+
+
+def test_steady_traffic_does_not_hold_a_batch_until_it_is_full(
+    session_for: Callable[..., MqttSession], mosquitto: Any
+) -> None:
+    """Live readings at a steady rate never leave the linger gap: the batch's age ends it."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    site = f"session-{next(_ids)}"
+    filters = [f"canteen/{site}/+/telemetry"]
+    session = session_for(f"test-steady-{site}", receive_maximum=5000)
+    session.connect(filters)
+    stop = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+
+    def publish_steadily() -> None:  # one message every 5 ms, far inside the 50 ms linger
+        while not stop.wait(0.005):
+            client.publish(f"canteen/{site}/pi-1/telemetry", b"x", qos=1)
+
+    threading.Thread(target=publish_steadily, daemon=True).start()
+    try:
+        source = BrokerSource(session, filters, threading.Event(), 2000, 10**9, 0.05, "mqtt://t")
+        batch = source.collect(5)
+        # Closed by its 0.2 s age: some 40 messages; a batch waiting to fill would take
+        # 2,000 (ten seconds of this traffic).
+        assert 0 < len(batch) < 500
+    finally:
+        stop.set()
+        client.loop_stop()
+        client.disconnect()
