@@ -3,7 +3,7 @@
 The plugin (broker/plugin/canteen_guard.c) publishes one small JSON notice per refused
 publish, at QoS 1, to `ROOT/$hub/denied`, which the hub's login reads and no device's may.
 `DenialFeed` is a persistent session of its own on that one topic (the alert service's
-main session, the ingest's MqttInbox, subscribes to telemetry and status only); each
+main session, the ingest's lean `MqttSession`, subscribes to telemetry and status only); each
 notice is acknowledged once the alert engine has judged it.
 """
 

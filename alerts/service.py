@@ -1,8 +1,10 @@
-"""The alert service: its own persistent MQTT session feeding one worker thread.
+"""The alert service: its own persistent MQTT session read by one worker thread.
 
 The session is persistent (QoS 1, `clean_start=False`), so what devices publish while
 the hub restarts is delivered afterwards and an excursion is judged on every reading.
-Messages and clock ticks go through one queue to one thread, which owns the engine.
+One thread owns the engine and the session: it reads messages in batches (the ingest's
+lean `MqttSession`), judges each batch and acknowledges it in one write, runs the calls
+submitted from other threads, and ticks the clock.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time
 from pathlib import Path
 from time import monotonic
-from typing import Any, cast
+from typing import Any
 
 from alerts.denials import DenialFeed, PublishDenied, login_owner
 from alerts.engine import AlertEngine, OnChange
@@ -26,8 +28,9 @@ from alerts.settings import AlertSettings
 from alerts.store import AlertStore
 from canteen.cold_units import UnitKind
 from canteen.settings import MqttSettings
-from ingest.inbox import MqttInbox
+from ingest.mqtt_session import MqttSession
 from ingest.pipeline import Inbound
+from ingest.source import BrokerSource
 from protocol import (
     Channel,
     ProtocolError,
@@ -35,6 +38,7 @@ from protocol import (
     parse_status,
     parse_telemetry,
     parse_topic,
+    subscription,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,14 @@ logger = logging.getLogger(__name__)
 SECRET_FILE = "secret.key"  # noqa: S105  (a file name, not a secret)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 """How long the broker keeps what arrives for the alert service while the hub is down."""
+RECEIVE_MAXIMUM = 1000
+"""Messages the broker may send before their acknowledgements: the bound of a batch."""
+BATCH_BYTES = 4 * 1024 * 1024
+BATCH_LINGER_S = 0.01
+BATCH_AGE_S = 0.05
+"""A batch ends this long after its first message, so a submitted call waits little."""
+IDLE_WAIT_S = 0.05
+"""How long the worker waits for messages before it looks at the submitted calls again."""
 
 
 def load_secret_key(state_dir: Path, configured: str | None) -> bytes:
@@ -98,18 +110,29 @@ class AlertService:
         self.deliverer = deliverer
         self.engine = AlertEngine(settings, rules, store, deliverer, on_change)
         self._mqtt = mqtt_settings
-        # Messages and calls share one queue, so a call runs in order with the messages.
-        self._work: queue.Queue[Inbound | Callable[[AlertEngine], None]] = queue.Queue()
+        # Calls from other threads; the worker runs them between batches, in order.
+        self._work: queue.Queue[Callable[[AlertEngine], None]] = queue.Queue()
         self._stop = threading.Event()
-        self._inbox = MqttInbox(
-            mqtt_settings,
-            cast("queue.Queue[Inbound]", self._work),  # the inbox only puts messages
-            lambda: datetime.now(UTC),
-            client_id=client_id,
-            session_expiry_s=SESSION_EXPIRY_S,
+        root = mqtt_settings.root
+        # Only the worker thread reads the session (stop() may close it if it hangs).
+        self._source = BrokerSource(
+            MqttSession(
+                mqtt_settings,
+                client_id,
+                RECEIVE_MAXIMUM,
+                SESSION_EXPIRY_S,
+                lambda: datetime.now(UTC),
+            ),
+            [subscription(Channel.TELEMETRY, root), subscription(Channel.STATUS, root)],
+            self._stop,
+            max_messages=RECEIVE_MAXIMUM,
+            max_bytes=BATCH_BYTES,
+            linger_s=BATCH_LINGER_S,
+            max_age_s=BATCH_AGE_S,
+            broker_url=mqtt_settings.url(),
             role="alert service",
         )
-        self.subscribed = self._inbox.subscribed
+        self.subscribed = self._source.subscribed
         self._denials = DenialFeed(
             mqtt_settings,
             self._on_denied,
@@ -120,20 +143,21 @@ class AlertService:
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
     def start(self) -> None:
-        """Connect and start the worker."""
-        self._inbox.start()
+        """Start the worker (it connects) and the guard notices' feed."""
         self._denials.start()
         self._thread.start()
 
     def stop(self) -> None:
-        """Disconnect (the broker keeps the session), then judge what came in, and stop."""
-        # Disconnect first, then judge what is queued: its acknowledgements no longer reach
-        # the broker, which sends those messages again at the next start. Judging a reading
-        # twice is harmless; never judging it would not be.
-        self._inbox.stop()
+        """Judge the batch in hand, disconnect (the broker keeps the session), and stop."""
+        # The worker judges and acknowledges the batch it holds, then disconnects: what it
+        # has not read yet stays unacknowledged, and the broker sends it again at the next
+        # start. Judging a reading twice is harmless; never judging it would not be.
         self._denials.stop()
         self._stop.set()
         self._thread.join(10)
+        if self._thread.is_alive():  # stuck (a broker that does not answer): cut it off
+            logger.warning("the alert worker did not stop in 10 s; disconnecting it")
+            self._source.close()
 
     def submit(self, action: Callable[[AlertEngine], None]) -> None:
         """Run something on the engine's thread (a person's acknowledgement, a test)."""
@@ -163,24 +187,46 @@ class AlertService:
 
     def _run(self) -> None:
         next_tick = 0.0
-        while not (self._stop.is_set() and self._work.empty()):
-            try:
+        try:
+            while not self._stop.is_set():
                 try:
-                    item = self._work.get(timeout=self.settings.tick_s / 2)
-                except queue.Empty:
-                    item = None
-                if isinstance(item, Inbound):
-                    self._handle(item)
+                    wait = 0.0 if not self._work.empty() else IDLE_WAIT_S
+                    batch = self._source.collect(max(0.0, min(wait, next_tick - monotonic())))
                     # Acknowledged only once judged, so a crash makes the broker send it again.
-                    self._inbox.ack(item)
-                elif item is not None:
-                    item(self.engine)
-                if monotonic() >= next_tick:
-                    next_tick = monotonic() + self.settings.tick_s
-                    self.engine.tick(datetime.now(UTC))
-            except Exception:  # the worker's top level: log and keep going
-                logger.exception("alert worker step failed")
-        self.engine.flush()  # what the last readings taught the rules, for the next start
+                    self._source.ack(self._judge(batch))
+                    self._run_submitted()
+                    if monotonic() >= next_tick:
+                        next_tick = monotonic() + self.settings.tick_s
+                        self.engine.tick(datetime.now(UTC))
+                except Exception:  # the worker's top level: log and keep going
+                    logger.exception("alert worker step failed")
+            self._run_submitted()
+        finally:
+            self._source.close()
+            self.engine.flush()  # what the last readings taught the rules, for the next start
+
+    def _judge(self, batch: list[Inbound]) -> list[Inbound]:
+        """Judge a batch's messages in order; those judged (all but a failed one's)."""
+        failed: list[Inbound] = []
+        for message in batch:
+            try:
+                self._handle(message)
+            except Exception:  # one message's failure must not cost the others their turn
+                logger.exception("alerts failed to judge a message on %s", message.topic)
+                failed.append(message)
+        return [m for m in batch if m not in failed] if failed else batch
+
+    def _run_submitted(self) -> None:
+        """Run the calls submitted so far, in order."""
+        while True:
+            try:
+                action = self._work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                action(self.engine)
+            except Exception:  # one failed call must not stop the others
+                logger.exception("a call on the alert worker failed")
 
     def _handle(self, message: Inbound) -> None:
         try:

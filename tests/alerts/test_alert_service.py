@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -247,7 +248,7 @@ def test_a_notification_answered_500_every_time_is_failed_after_max_attempts(
     assert delivery["error"]
 
 
-def test_a_reading_taken_in_before_a_stop_is_judged_not_lost(
+def test_a_reading_not_judged_before_a_stop_is_judged_after_the_restart(
     start_alerts: StartAlerts, endpoint: NotificationEndpoint, fridge: FridgeNode, site: str
 ) -> None:
     settings = fast_settings(site, endpoint)
@@ -255,15 +256,22 @@ def test_a_reading_taken_in_before_a_stop_is_judged_not_lost(
     first = start_alerts(settings, client_id=client_id)
     service = first.service
 
-    # White box: hold the worker until stop() is under way, with a reading waiting behind
-    # it that paho has already acknowledged to the broker (so it will not come again).
+    # White box: hold the worker until stop() is under way, so a reading published now
+    # is never judged (nor acknowledged) by this service: the broker must send it again.
+    held = threading.Event()
+
     def hold(_engine: object) -> None:
+        held.set()
         service._stop.wait(10)
 
     service.submit(hold)
+    assert held.wait(10), "the worker did not run the submitted call"
     stamped = fridge.send(9.0)
-    wait_until(lambda: service._work.qsize() >= 1, message="the reading in the worker's queue")
     first.stop()
 
     second = start_alerts(settings, client_id=client_id)
-    assert fridge.seen_by(second) == stamped, "the reading was judged before the stop"
+    wait_until(
+        lambda: fridge.seen_by(second) == stamped,
+        timeout=15,
+        message="the reading sent again by the broker and judged after the restart",
+    )
