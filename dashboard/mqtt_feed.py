@@ -1,14 +1,19 @@
-"""Watch the broker for telemetry and status and hand each valid message to the screen.
+"""Watch the broker for telemetry and status and hand the valid messages to the screens.
 
 The dashboard only looks: it subscribes with a clean session at QoS 0 and never
 acknowledges for anyone, so it cannot take messages from the ingest, and what it misses
 while down it reads back from InfluxDB. Invalid messages are counted and skipped here;
 the ingest is the one that keeps them in its dead-letter store. The one thing it sends
 is a device's retained config (`publish_retained`), when a manager pushes one.
+
+`LoopHandoff` carries the parsed messages to the web server's event loop in batches: a
+wake-up of the loop costs more than applying a message, and at 1,000 messages/s one a
+message was a quarter of the dashboard's CPU.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -38,8 +43,44 @@ logger = logging.getLogger(__name__)
 
 PUBACK_TIMEOUT_S = 5.0
 
+HANDOFF_WINDOW_S = 0.02
+"""How long the messages that follow a first one gather before the loop takes them all."""
+
 OnTelemetry = Callable[[Telemetry], None]
 OnStatus = Callable[[str, str, Status, int], None]
+
+
+class LoopHandoff:
+    """Runs calls from another thread on an event loop, in order, a batch per wake-up.
+
+    The first call put after a batch was taken wakes the loop, which takes the batch
+    `window_s` later: the calls put meanwhile ride along, so the loop wakes at most once
+    a window however many messages arrive, and a message waits at most the window.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window_s: float = HANDOFF_WINDOW_S) -> None:
+        self._loop = loop
+        self._window_s = window_s
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+
+    def put(self, call: Callable[..., None], *args: Any) -> None:
+        """Run `call(*args)` on the loop after everything put before it (any thread)."""
+        with self._lock:
+            self._pending.append((call, args))
+            first = len(self._pending) == 1
+        if first:
+            self._loop.call_soon_threadsafe(self._loop.call_later, self._window_s, self._take)
+
+    def _take(self) -> None:
+        """On the loop: run the batch put so far, in order."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for call, args in batch:
+            try:
+                call(*args)
+            except Exception:  # as asyncio does for a callback: log it, run the next one
+                logger.exception("a message handed to the screens failed")
 
 
 class BrokerFeed:

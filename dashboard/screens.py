@@ -1,7 +1,8 @@
 """The screens connected to the dashboard, and the live state they are drawn from.
 
-Runs on the web server's event loop: the broker thread hands each parsed message over
-with `call_soon_threadsafe`, so the live state has one writer and needs no lock. Each
+Runs on the web server's event loop: the broker thread hands the parsed messages over
+in batches (`dashboard.mqtt_feed.LoopHandoff`), so the live state has one writer and
+needs no lock. Each
 connected screen keeps a set of changed sections; when it is slower than the updates,
 they merge, so a busy kitchen never builds a queue behind a slow TV.
 """

@@ -28,7 +28,7 @@ from dashboard.auth_routes import auth_router
 from dashboard.deadletter_routes import deadletter_router
 from dashboard.haccp_routes import haccp_router
 from dashboard.menu_routes import menu_router
-from dashboard.mqtt_feed import BrokerFeed
+from dashboard.mqtt_feed import BrokerFeed, LoopHandoff
 from dashboard.report_routes import opened, report_router
 from dashboard.report_warmup import keep_rollups_warm
 from dashboard.routes import api_router, page_router
@@ -112,12 +112,13 @@ def create_app(settings: DashboardSettings, *, watch_broker: bool = True) -> Fas
         app.state.screens = screens
         app.state.influx = influx
         loop = asyncio.get_running_loop()
+        handoff = LoopHandoff(loop)
 
         def on_telemetry(telemetry: Telemetry) -> None:
-            loop.call_soon_threadsafe(screens.take_telemetry, telemetry)
+            handoff.put(screens.take_telemetry, telemetry)
 
         def on_status(site: str, device: str, status: Status, received_ms: int) -> None:
-            loop.call_soon_threadsafe(screens.take_status, site, device, status, received_ms)
+            handoff.put(screens.take_status, site, device, status, received_ms)
 
         feed = BrokerFeed(settings.mqtt, on_telemetry, on_status, client_id=settings.mqtt_client_id)
         app.state.feed = feed
