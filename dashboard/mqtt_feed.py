@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 PUBACK_TIMEOUT_S = 5.0
 
 HANDOFF_WINDOW_S = 0.02
-"""How long the messages that follow a first one gather before the loop takes them all."""
+"""The least time between two batches the event loop takes (so at most one wake-up)."""
 
 OnTelemetry = Callable[[Telemetry], None]
 OnStatus = Callable[[str, str, Status, int], None]
@@ -53,9 +53,11 @@ OnStatus = Callable[[str, str, Status, int], None]
 class LoopHandoff:
     """Runs calls from another thread on an event loop, in order, a batch per wake-up.
 
-    The first call put after a batch was taken wakes the loop, which takes the batch
-    `window_s` later: the calls put meanwhile ride along, so the loop wakes at most once
-    a window however many messages arrive, and a message waits at most the window.
+    The first call put after a batch was taken wakes the loop, which takes the batch at
+    once if the last one was taken `window_s` ago or more, else when that much time has
+    passed: the calls put meanwhile ride along. So the loop wakes at most once a window
+    however many messages arrive, a message waits at most the window, and one that comes
+    after a quiet spell does not wait at all.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, window_s: float = HANDOFF_WINDOW_S) -> None:
@@ -63,6 +65,7 @@ class LoopHandoff:
         self._window_s = window_s
         self._lock = threading.Lock()
         self._pending: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._taken_at = float("-inf")
 
     def put(self, call: Callable[..., None], *args: Any) -> None:
         """Run `call(*args)` on the loop after everything put before it (any thread)."""
@@ -70,10 +73,19 @@ class LoopHandoff:
             self._pending.append((call, args))
             first = len(self._pending) == 1
         if first:
-            self._loop.call_soon_threadsafe(self._loop.call_later, self._window_s, self._take)
+            self._loop.call_soon_threadsafe(self._schedule)
+
+    def _schedule(self) -> None:
+        """On the loop: take the batch now, or a window after the last was taken."""
+        wait = self._taken_at + self._window_s - self._loop.time()
+        if wait > 0:
+            self._loop.call_later(wait, self._take)
+        else:
+            self._take()
 
     def _take(self) -> None:
         """On the loop: run the batch put so far, in order."""
+        self._taken_at = self._loop.time()
         with self._lock:
             batch, self._pending = self._pending, []
         for call, args in batch:

@@ -89,3 +89,27 @@ def test_a_failing_call_does_not_stop_the_rest_of_its_batch(
     took, _ = run_with_loop(monkeypatch, put_mixed, window_s=0.05)
 
     assert took == [1, 3]
+
+
+def test_a_call_after_a_quiet_spell_runs_at_once_and_one_soon_after_waits_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window_s = 0.5
+    waited: list[float] = []
+
+    def put_timed(handoff: LoopHandoff, take: Take) -> None:
+        for number, quiet_s in enumerate((0.0, window_s + 0.1, 0.0)):
+            time.sleep(quiet_s)
+            ran = threading.Event()
+            put_at = time.monotonic()
+            handoff.put(lambda n, ran=ran: (take(n), ran.set()), number)
+            assert ran.wait(5)
+            waited.append(time.monotonic() - put_at)
+
+    took, _ = run_with_loop(monkeypatch, put_timed, window_s)
+
+    assert took == [0, 1, 2]
+    first, after_quiet, soon_after = waited
+    assert first < window_s / 2, "the first call waited for a window"
+    assert after_quiet < window_s / 2, "a call after a quiet spell waited for a window"
+    assert soon_after > window_s * 0.9, "two batches were taken within one window"
