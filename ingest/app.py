@@ -43,7 +43,7 @@ class IngestSettings(BaseModel):
     )
     linger_s: float = Field(0.05, ge=0, title="How long to wait to fill a batch")
     batch_age_s: float = Field(
-        0.2, gt=0, title="Longest a batch waits to fill (what live readings may be delayed)"
+        0.05, gt=0, title="Longest a batch waits to fill (what live readings may be delayed)"
     )
     max_age_days: int = Field(30, ge=1, title="Oldest reading accepted (backlog age)")
 

@@ -35,7 +35,7 @@ class BrokerSource:
         max_bytes: int,
         linger_s: float,
         broker_url: str,
-        max_age_s: float = 0.2,
+        max_age_s: float = 0.05,
         role: str = "ingest",
     ) -> None:
         self._session = session

@@ -178,7 +178,9 @@ def test_a_batch_is_bounded_by_messages_and_by_bytes(
     session.connect(filters)
     for n in range(10):
         publisher(f"canteen/{site}/pi-1/telemetry", bytes([n]) * 1000)
-    source = BrokerSource(session, filters, threading.Event(), 4, 2500, 0.2, "mqtt://test")
+    source = BrokerSource(
+        session, filters, threading.Event(), 4, 2500, 0.2, "mqtt://test", max_age_s=5
+    )
     sizes = []
     while sum(sizes) < 10:
         batch = source.collect(5)
@@ -242,7 +244,7 @@ def test_steady_traffic_does_not_hold_a_batch_until_it_is_full(
     try:
         source = BrokerSource(session, filters, threading.Event(), 2000, 10**9, 0.05, "mqtt://t")
         batch = source.collect(5)
-        # Closed by its 0.2 s age: some 40 messages; a batch waiting to fill would take
+        # Closed by its 0.05 s age: some 10 messages; a batch waiting to fill would take
         # 2,000 (ten seconds of this traffic).
         assert 0 < len(batch) < 500
     finally:
