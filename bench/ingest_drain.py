@@ -205,6 +205,21 @@ def prime_session(port: int, client_id: str) -> None:
     client.loop_stop()
 
 
+def forget_session(port: int, client_id: str) -> None:
+    """End an ingest's persistent session, so the broker stops queueing for it.
+
+    Every measurement uses an ingest session of its own; left behind, each would collect
+    a copy of all later traffic, and the broker would slow down for every later run.
+    """
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 0
+    client.connect("127.0.0.1", port, clean_start=True, properties=properties)
+    client.loop_start()
+    client.disconnect()
+    client.loop_stop()
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll a condition until it holds; fail loudly after timeout."""
     deadline = time.monotonic() + timeout
@@ -394,6 +409,7 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
         stop(process)
+        forget_session(hub.broker.port, client_id)
     return Outcome(
         readings=backlog.readings,
         stored=sum(found.values()),
@@ -481,6 +497,7 @@ def live(hub: Hub, tree: Path, tuning: dict[str, object], seconds: float, rate: 
     stored = sum(hub.influx.counts(database).values())
     publisher.close()
     stop(process)
+    forget_session(hub.broker.port, client_id)
     lags = [seen[ms] - at for ms, at in sent.items() if ms in seen]
     return Latency(lags, n, stored, rss_mb, 1e6 * (cpu_s - cpu0) / n)
 
