@@ -49,9 +49,12 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 1000
 """Messages the broker may send before their acknowledgements: the bound of a batch."""
 BATCH_BYTES = 4 * 1024 * 1024
-BATCH_LINGER_S = 0.01
-BATCH_AGE_S = 0.05
-"""A batch ends this long after its first message, so a submitted call waits little."""
+READ_EVERY_S = 0.05
+"""The worker reads the socket at most this often: a batch is what one read brings.
+
+What arrives meanwhile waits in the socket and comes in one read; reading as messages
+came, a read a message, cost the worker about a third of its time at 1,000 messages/s.
+"""
 IDLE_WAIT_S = 0.05
 """How long the worker waits for messages before it looks at the submitted calls again."""
 
@@ -127,8 +130,8 @@ class AlertService:
             self._stop,
             max_messages=RECEIVE_MAXIMUM,
             max_bytes=BATCH_BYTES,
-            linger_s=BATCH_LINGER_S,
-            max_age_s=BATCH_AGE_S,
+            linger_s=0.0,
+            max_age_s=0.0,  # a batch is one read's messages: READ_EVERY_S makes it fill
             broker_url=mqtt_settings.url(),
             role="alert service",
         )
@@ -191,13 +194,16 @@ class AlertService:
             while not self._stop.is_set():
                 try:
                     wait = 0.0 if not self._work.empty() else IDLE_WAIT_S
-                    batch = self._source.collect(max(0.0, min(wait, next_tick - monotonic())))
+                    began = monotonic()
+                    batch = self._source.collect(max(0.0, min(wait, next_tick - began)))
                     # Acknowledged only once judged, so a crash makes the broker send it again.
                     self._source.ack(self._judge(batch))
                     self._run_submitted()
                     if monotonic() >= next_tick:
                         next_tick = monotonic() + self.settings.tick_s
                         self.engine.tick(datetime.now(UTC))
+                    if batch and self._work.empty():  # let the next batch gather
+                        self._stop.wait(min(began + READ_EVERY_S, next_tick) - monotonic())
                 except Exception:  # the worker's top level: log and keep going
                     logger.exception("alert worker step failed")
             self._run_submitted()
