@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ingest.deadletters import DeadLetterStore
 from ingest.ledger import DeviceLedger
@@ -28,6 +29,15 @@ class IngestCounters:
     lines_refused: int = 0
     write_retries: int = 0
     batches: int = 0
+
+
+class _Parsed(NamedTuple):
+    """A batch validated and mapped, waiting to be written."""
+
+    batch: Sequence[Inbound]
+    lines: list[str]
+    ends: list[int]
+    dead: list[DeadLetter]
 
 
 class BatchSource(Protocol):
@@ -63,13 +73,35 @@ class Ingest:
         self.ledger = DeviceLedger()
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until `stop` is set."""
-        while not stop.is_set():
+        """Process batches until `stop` is set, writing one while the next is parsed.
+
+        This thread reads and validates; a writer thread stores, dead-letters and
+        acknowledges, one batch at a time and in order. At most one parsed batch waits
+        for the writer, so memory holds two batches at most, and acknowledgements still
+        follow their writes.
+        """
+        ready: queue.Queue[_Parsed | None] = queue.Queue(maxsize=1)
+        writer = threading.Thread(target=self._write_all, args=(ready,), name="ingest-writer")
+        writer.start()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = self._source.collect(0.2)
+                    if batch:
+                        ready.put(self._parse(batch))
+                except Exception:
+                    logger.exception("ingest batch failed; its messages stay unacknowledged")
+                    stop.wait(1.0)
+        finally:
+            ready.put(None)
+            writer.join()
+
+    def _write_all(self, ready: queue.Queue[_Parsed | None]) -> None:
+        while (parsed := ready.get()) is not None:
             try:
-                self.step(timeout=0.2)
+                self._store(parsed)
             except Exception:
-                logger.exception("ingest batch failed; its messages stay unacknowledged")
-                stop.wait(1.0)
+                logger.exception("ingest write failed; its messages stay unacknowledged")
 
     def step(self, timeout: float = 0.2) -> int:
         """Handle one batch; return how many messages it acknowledged."""
@@ -80,6 +112,9 @@ class Ingest:
 
     def handle(self, batch: Sequence[Inbound]) -> None:
         """Store one batch's points, dead-letter what was refused, then acknowledge it."""
+        self._store(self._parse(batch))
+
+    def _parse(self, batch: Sequence[Inbound]) -> _Parsed:
         lines: list[str] = []
         ends: list[int] = []  # where each message's lines end, to find a refused line's owner
         dead: list[DeadLetter] = []
@@ -91,6 +126,10 @@ class Ingest:
             if processed.dead:
                 dead.extend(processed.dead)
             self._account(message, processed)
+        return _Parsed(batch, lines, ends, dead)
+
+    def _store(self, parsed: _Parsed) -> None:
+        batch, lines, ends, dead = parsed
         refused = self._writer.write(lines)
         if refused:
             position = {line: index for index, line in enumerate(lines)}

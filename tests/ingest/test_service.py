@@ -159,3 +159,48 @@ def test_seq_gaps_repeats_and_skew_are_counted(tmp_path: Path) -> None:
     record = ingest.ledger.devices[("site-a", "pi-1")]
     assert (record.last_seq, record.gaps, record.repeats, record.messages) == (5, 2, 2, 5)
     assert record.skew_s == 0.0
+
+
+def test_run_parses_the_next_batch_while_one_is_written_and_acks_each_after_its_write(
+    tmp_path: Path,
+) -> None:
+    batches = [[inbound(telemetry_example(NOW, seq=n), n)] for n in (1, 2, 3)]
+    collected: list[int] = []
+    second_parsed = threading.Event()
+    events: list[str] = []
+    stop = threading.Event()
+
+    class Batches:
+        def collect(self, timeout: float) -> list[Inbound]:
+            collected.append(len(collected))
+            if len(collected) == 3:  # batch 2 was parsed and handed on before this call
+                second_parsed.set()
+            if len(collected) <= len(batches):
+                return batches[len(collected) - 1]
+            stop.wait(timeout)
+            return []
+
+    class OverlapWriter(RecordingWriter):
+        def write(self, lines: Sequence[str]) -> None:
+            if not events:  # the first write lasts until the next batch is parsed
+                assert second_parsed.wait(5), "the next batch was not parsed during the write"
+            events.append(f"write {len(events) // 2 + 1}")
+            super().write(lines)
+
+    def ack(batch: Sequence[Inbound]) -> None:
+        events.extend(f"ack {m.mid}" for m in batch)
+        if len(events) == 6:
+            stop.set()
+
+    ingest = Ingest(
+        Batches(),
+        MessageProcessor(),
+        SureWriter(OverlapWriter(), stop, backoff_s=(0.001, 0.002)),
+        DeadLetterStore(tmp_path / "hub.sqlite3"),
+        ack,
+    )
+    runner = threading.Thread(target=ingest.run, args=(stop,))
+    runner.start()
+    runner.join(15)
+    assert not runner.is_alive(), "the ingest did not stop"
+    assert events == ["write 1", "ack 1", "write 2", "ack 2", "write 3", "ack 3"]
