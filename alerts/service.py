@@ -19,7 +19,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from alerts.denials import DenialFeed, PublishDenied, login_owner
+from alerts.denials import PublishDenied, login_owner, notice_topic, parse_notice
 from alerts.engine import AlertEngine, OnChange
 from alerts.notify import AppriseSender, Deliverer, Sender
 from alerts.policy import DEFAULT_POLICIES, UnitPolicy
@@ -126,7 +126,12 @@ class AlertService:
                 SESSION_EXPIRY_S,
                 lambda: datetime.now(UTC),
             ),
-            [subscription(Channel.TELEMETRY, root), subscription(Channel.STATUS, root)],
+            # The guard plugin's notices too (broker/plugin/): judged like any message.
+            [
+                subscription(Channel.TELEMETRY, root),
+                subscription(Channel.STATUS, root),
+                notice_topic(root),
+            ],
             self._stop,
             max_messages=RECEIVE_MAXIMUM,
             max_bytes=BATCH_BYTES,
@@ -136,18 +141,11 @@ class AlertService:
             role="alert service",
         )
         self.subscribed = self._source.subscribed
-        self._denials = DenialFeed(
-            mqtt_settings,
-            self._on_denied,
-            lambda: datetime.now(UTC),
-            client_id=f"{client_id}-guard",
-            session_expiry_s=SESSION_EXPIRY_S,
-        )
+        self._notices = notice_topic(root)
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
 
     def start(self) -> None:
-        """Start the worker (it connects) and the guard notices' feed."""
-        self._denials.start()
+        """Start the worker (it connects)."""
         self._thread.start()
 
     def stop(self) -> None:
@@ -155,7 +153,6 @@ class AlertService:
         # The worker judges and acknowledges the batch it holds, then disconnects: what it
         # has not read yet stays unacknowledged, and the broker sends it again at the next
         # start. Judging a reading twice is harmless; never judging it would not be.
-        self._denials.stop()
         self._stop.set()
         self._thread.join(10)
         if self._thread.is_alive():  # stuck (a broker that does not answer): cut it off
@@ -166,27 +163,19 @@ class AlertService:
         """Run something on the engine's thread (a person's acknowledgement, a test)."""
         self._work.put(action)
 
-    def _on_denied(
-        self, notice: PublishDenied, received: datetime, ack: Callable[[], None]
-    ) -> None:
-        """A guard notice, from the feed's thread: judged on the engine's, then acknowledged."""
-
-        def judge(engine: AlertEngine) -> None:
-            owner = login_owner(notice.username, engine.rules.devices(), self.settings.channels)
-            logger.warning(
-                "the broker refused %s (client %s) publishing on %s (%d bytes, %d more not "
-                "reported)",
-                notice.username,
-                notice.client_id,
-                notice.topic,
-                notice.payload_bytes,
-                notice.held,
-            )
-            if owner is not None:
-                engine.publish_denied(*owner, notice.at, received)
-            ack()
-
-        self.submit(judge)
+    def _denied(self, notice: PublishDenied, received: datetime) -> None:
+        """A guard notice: log it, and alert the site of the device that tried."""
+        owner = login_owner(notice.username, self.engine.rules.devices(), self.settings.channels)
+        logger.warning(
+            "the broker refused %s (client %s) publishing on %s (%d bytes, %d more not reported)",
+            notice.username,
+            notice.client_id,
+            notice.topic,
+            notice.payload_bytes,
+            notice.held,
+        )
+        if owner is not None:
+            self.engine.publish_denied(*owner, notice.at, received)
 
     def _run(self) -> None:
         next_tick = 0.0
@@ -235,6 +224,12 @@ class AlertService:
                 logger.exception("a call on the alert worker failed")
 
     def _handle(self, message: Inbound) -> None:
+        if message.topic == self._notices:
+            try:
+                self._denied(parse_notice(message.payload), message.received)
+            except ValueError as err:
+                logger.warning("skipped a message on %s: %s", message.topic, err)
+            return
         try:
             topic = parse_topic(message.topic, self._mqtt.root)
             received = message.received

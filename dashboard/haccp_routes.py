@@ -35,6 +35,7 @@ from dashboard.auth import require_role
 from dashboard.downloads import csv_download
 from dashboard.examples import json_example
 from dashboard.haccp_text import excursion_parts, limits_text, words
+from dashboard.report_routes import page_language
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
 from timeseries import InfluxError
@@ -240,7 +241,7 @@ def haccp_api(log: LogDep) -> dict[str, Any]:
 @haccp_router.get("/haccp/{site}", response_class=HTMLResponse, include_in_schema=False)
 def haccp_page(log: LogDep, request: Request, lang: Language = None) -> HTMLResponse:
     """The log as a page to print for the inspector's file."""
-    language = lang or request.app.state.settings.language
+    language = page_language(request, lang)
     t = words(language)
     tz = log.period.tz
 

@@ -166,7 +166,6 @@ class Agent:
         self._deliveries: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._configs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
-        outbox.reopen_acknowledged()  # what happened to the broker while we were down?
         self.outgoing = {m.seq: Outgoing(m) for m in outbox.unacknowledged()}
         self._acked_at: dict[int, float] = {}
         """Monotonic time of each kept acknowledged message's PUBACK, by seq."""
@@ -253,7 +252,8 @@ class Agent:
             self._report_status(now)
 
     def _resend_kept(self) -> None:
-        """Send again what the broker acknowledged lately: it may have died unsaved."""
+        """At each connection, the first included (the agent may have been down), send
+        again what the broker acknowledged lately: it may have died unsaved."""
         self._acked_at.clear()
         reopened = [m for m in self.outbox.reopen_acknowledged() if m.seq not in self.outgoing]
         for message in reopened:
@@ -261,7 +261,7 @@ class Agent:
         if reopened:
             logger.info(
                 "sending %d messages again that the broker acknowledged in the %.0f s before "
-                "the connection was lost (it may not have saved them)",
+                "the last connection or start (it may not have saved them)",
                 len(reopened),
                 KEEP_ACKED_S,
             )

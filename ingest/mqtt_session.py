@@ -178,7 +178,10 @@ class PacketReader:
                     packet_id = buffer[topic_end] << 8 | buffer[topic_end + 1]
                     topic_end += 2
                 # The properties: a length, then bytes to skip (none are used here).
-                skip, cursor = _varint_at(buffer, topic_end) or (0, end)
+                properties = _varint_at(buffer, topic_end)
+                if properties is None:
+                    raise ConnectionLost("malformed PUBLISH from the broker (properties)")
+                skip, cursor = properties
                 payload = bytes(buffer[cursor + skip : end])
                 messages.append(Inbound(topic, payload, received, packet_id, qos, generation))
             else:

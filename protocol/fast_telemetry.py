@@ -34,6 +34,7 @@ from protocol.topics import DeviceTopic, is_slug
 _AGENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 _ONE_US = timedelta(microseconds=1)
 _ONE_MS = timedelta(milliseconds=1)
+_SLUG_MAX = 63  # SLUG_PATTERN's longest
 _CATEGORIES = frozenset(c.value for c in WasteCategory)
 _NUMBER = (int, float)
 
@@ -72,7 +73,8 @@ def _cached_slug(value: str) -> bool:
 
 
 def _slug(value: Any) -> TypeGuard[str]:
-    return type(value) is str and _cached_slug(value)
+    # Only slug-sized strings reach the cache: a hostile 256 KiB "sensor" must not stay.
+    return type(value) is str and len(value) <= _SLUG_MAX and _cached_slug(value)
 
 
 @lru_cache(maxsize=4096)

@@ -135,7 +135,7 @@ def test_a_notice_on_the_broker_reaches_the_duty_phone(
     username = device_username(site, "cold-room")
     now = datetime.now(UTC)
 
-    def sent() -> list[Any]:  # again until the guard feed's own session has subscribed
+    def sent() -> list[Any]:  # again until the alert service's session has subscribed
         publisher(notice_topic("canteen"), notice(username, now))
         return alerts.store.live(site)
 

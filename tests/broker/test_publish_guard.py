@@ -193,7 +193,7 @@ def test_the_alert_service_tells_the_duty_phone(two_devices: SecuredHub, tmp_pat
     try:
         assert service.subscribed.wait(10)
 
-        def forge() -> list[Alert]:  # again until the guard feed has subscribed
+        def forge() -> list[Alert]:  # again until the alert service has subscribed
             offender.publish("canteen/site-a/waste-station/telemetry", b"{}")
             return service.store.live("site-a")
 
