@@ -31,12 +31,12 @@ from protocol.models import EPOCH, INT64_MAX, MAX_GRAMS_PER_DROP, WasteCategory
 from protocol.storage import KINDS, _escape_key, _escape_measurement
 from protocol.topics import DeviceTopic, is_slug
 
-_AGENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
-_ONE_US = timedelta(microseconds=1)
+_AGENT_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 _ONE_MS = timedelta(milliseconds=1)
 _SLUG_MAX = 63  # SLUG_PATTERN's longest
 _CATEGORIES = frozenset(c.value for c in WasteCategory)
 _NUMBER = (int, float)
+_CACHE_MAX = 4096
 
 
 class FastTelemetry(NamedTuple):
@@ -48,26 +48,44 @@ class FastTelemetry(NamedTuple):
     lines: list[str]
 
 
-@lru_cache(maxsize=4096)
-def _minute_ms(day_hour_minute: str) -> int:
-    # Readings of a backlog or of many devices share their minute: parse it once.
-    return (datetime.fromisoformat(day_hour_minute + ":00+00:00") - EPOCH) // _ONE_MS
+_MILLIS = {f"{n:03d}": n for n in range(1000)}
+_second_ms: dict[str, int] = {}
+"""Milliseconds since the epoch of each second seen ("2026-12-01T08:30:00"), valid ones only."""
+
+
+def _parse_second(second: str) -> int | None:
+    if _AGENT_SECOND.fullmatch(second) is None or second[17:19] > "59":
+        return None  # a leap second (":60"): Python's parser, and so the models, refuse it
+    try:
+        ms = (datetime.fromisoformat(second + "+00:00") - EPOCH) // _ONE_MS
+    except ValueError:  # not a real date or time (month 13, hour 24), or year 0
+        return None
+    if len(_second_ms) >= _CACHE_MAX:
+        _second_ms.clear()
+    _second_ms[second] = ms
+    return ms
 
 
 def _agent_ts_ms(value: Any) -> int | None:
-    """Milliseconds since the epoch of a timestamp in the agents' format, else None."""
-    if type(value) is not str or len(value) != 24 or _AGENT_TS.fullmatch(value) is None:
+    """Milliseconds since the epoch of a timestamp in the agents' format, else None.
+
+    The readings of a backlog, or of many devices, share their second: it is parsed once
+    and looked up after that, and only the milliseconds are read for each reading.
+    """
+    if type(value) is not str or len(value) != 24 or value[19] != "." or value[23] != "Z":
         return None
-    seconds = int(value[17:19])
-    if seconds > 59:  # a leap second: Python's parser, and so the models, refuse it
+    millis = _MILLIS.get(value[20:23])  # "000".."999" only: no other script's digits
+    if millis is None:
         return None
-    try:
-        return _minute_ms(value[:16]) + seconds * 1000 + int(value[20:23])
-    except ValueError:  # not a real date or time (month 13, hour 24), or year 0
-        return None
+    second = _second_ms.get(value[:19])
+    if second is None:
+        second = _parse_second(value[:19])
+        if second is None:
+            return None
+    return second + millis
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=_CACHE_MAX)
 def _cached_slug(value: str) -> bool:
     return is_slug(value)
 
@@ -77,11 +95,32 @@ def _slug(value: Any) -> TypeGuard[str]:
     return type(value) is str and len(value) <= _SLUG_MAX and _cached_slug(value)
 
 
-@lru_cache(maxsize=4096)
-def _head(measurement: str, *tags: tuple[str, str]) -> str:
+def _make_head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     """The measurement and tags of a line, escaped and ordered exactly as `to_line` does."""
     escaped = "".join(f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags))
     return f"{_escape_measurement(measurement)}{escaped} "
+
+
+_heads: dict[tuple[str | None, ...], str] = {}
+"""The head of each series seen, keyed by its measurement and tag values (valid ones only)."""
+
+
+def _remember_head(key: tuple[str | None, ...], head: str) -> str:
+    if len(_heads) >= _CACHE_MAX:
+        _heads.clear()
+    _heads[key] = head
+    return head
+
+
+def _sensor_head(measurement: str, site: str, device: str, sensor: str) -> str | None:
+    """The head of a kind tagged site, device and sensor only; None if `sensor` is no slug."""
+    head = _heads.get((measurement, site, device, sensor))
+    if head is not None:
+        return head
+    if not _slug(sensor):
+        return None
+    tags = (("site", site), ("device", device), ("sensor", sensor))
+    return _remember_head((measurement, site, device, sensor), _make_head(measurement, tags))
 
 
 def _number_in(value: Any, low: float, high: float, low_open: bool = False) -> TypeGuard[float]:
@@ -97,12 +136,15 @@ def _count(value: Any) -> bool:
 
 
 # One function a kind: (reading, site, device, sensor) -> "measurement,tags fields", or None
-# when the models might see it otherwise. Tags as `reading_point` makes them.
+# when the models might see it otherwise. Tags as `reading_point` makes them. `sensor` is a
+# str here; the head lookups check it is a slug.
 def _temperature(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
     celsius = raw.get("celsius")
     if not _number_in(celsius, -60, 150):
         return None
-    head = _head("temperature", ("site", site), ("device", device), ("sensor", sensor))
+    head = _sensor_head("temperature", site, device, sensor)
+    if head is None:
+        return None
     return f"{head}celsius={float(celsius)!r}"
 
 
@@ -110,7 +152,9 @@ def _door(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | Non
     is_open = raw.get("open")
     if type(is_open) is not bool:
         return None
-    head = _head("door", ("site", site), ("device", device), ("sensor", sensor))
+    head = _sensor_head("door", site, device, sensor)
+    if head is None:
+        return None
     return f"{head}open=true" if is_open else f"{head}open=false"
 
 
@@ -120,24 +164,32 @@ def _waste(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | No
         return None
     if type(category) is not str or category not in _CATEGORIES:
         return None
-    tags: tuple[tuple[str, str], ...] = (
-        ("site", site),
-        ("device", device),
-        ("sensor", sensor),
-        ("category", category),
-    )
-    if dish is not None:
-        if not _slug(dish):
+    if dish is not None and type(dish) is not str:
+        return None
+    key = ("waste", site, device, sensor, category, dish)
+    head = _heads.get(key)
+    if head is None:
+        if not _slug(sensor) or (dish is not None and not _slug(dish)):
             return None
-        tags += (("dish", dish),)
-    return f"{_head('waste', *tags)}grams={float(grams)!r}"
+        tags: tuple[tuple[str, str], ...] = (
+            ("site", site),
+            ("device", device),
+            ("sensor", sensor),
+            ("category", category),
+        )
+        if dish is not None:
+            tags += (("dish", dish),)
+        head = _remember_head(key, _make_head("waste", tags))
+    return f"{head}grams={float(grams)!r}"
 
 
 def _occupancy(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
     entered, exited, present = raw.get("entered"), raw.get("exited"), raw.get("present")
     if not (_count(entered) and _count(exited) and _count(present)):
         return None
-    head = _head("occupancy", ("site", site), ("device", device), ("sensor", sensor))
+    head = _sensor_head("occupancy", site, device, sensor)
+    if head is None:
+        return None
     return f"{head}entered={entered}i,exited={exited}i,present={present}i"
 
 
@@ -157,7 +209,7 @@ def _line(site: str, device: str, raw: Any, newest_ms: int, oldest_ms: int) -> s
     get = raw.get
     kind, sensor = get("kind"), get("sensor")
     encode = _ENCODERS.get(kind) if type(kind) is str else None
-    if encode is None or not _slug(sensor):
+    if encode is None or type(sensor) is not str:
         return None
     ts_ms = _agent_ts_ms(get("ts"))
     if ts_ms is None or not oldest_ms <= ts_ms <= newest_ms:

@@ -276,3 +276,48 @@ def test_nesting_over_the_limit_anywhere_is_left_to_the_models() -> None:
         assert fast_telemetry(TOPIC, payload, NOW) is None and full_path(payload) is None
     many = {"v": 1, "seq": 1, "sent": reading["ts"], "readings": [reading] * 100}
     assert check_same(json.dumps(many).encode())  # many readings are not deep nesting
+
+
+def one_reading(raw: dict[str, Any]) -> bytes:
+    document = {"v": 1, "seq": 1, "sent": agent_ts(timedelta(0)), "readings": [raw]}
+    return json.dumps(document).encode()
+
+
+def test_a_series_or_second_seen_before_vouches_for_no_look_alike() -> None:
+    """The fast path remembers valid series heads and seconds; a near miss is not one."""
+    ts = agent_ts(timedelta(0))
+    bin_without_dish = {"kind": "waste", "sensor": "bin-1", "ts": ts, "grams": 80.0}
+    bin_without_dish["category"] = "plate"
+    probe = {"kind": "temperature", "sensor": "probe-1", "ts": ts, "celsius": 4.0}
+    assert check_same(one_reading(bin_without_dish)) and check_same(one_reading(probe))
+    look_alikes = [
+        {**bin_without_dish, "dish": ""},
+        {**bin_without_dish, "dish": "Rice"},
+        {**bin_without_dish, "sensor": "Bin-1"},
+        {**bin_without_dish, "category": "Plate"},
+        {**probe, "sensor": "probe-1 "},
+        {**probe, "kind": "door", "open": True, "sensor": "Probe-1"},
+        {**probe, "ts": ts[:20] + "1\u0663" + ts[22:]},  # a non-ASCII digit in the ms
+        {**probe, "ts": ts[:20] + "1 3" + ts[23:]},
+        {**probe, "ts": ts[:19] + "," + ts[20:]},
+        {**probe, "ts": ts[:17] + "60" + ts[19:]},  # a leap second in a cached minute
+    ]
+    for raw in look_alikes:
+        payload = one_reading(raw)
+        assert fast_telemetry(TOPIC, payload, NOW) is None, raw
+        assert full_path(payload) is None or full_path(payload)[3] == 1  # type: ignore[index]
+
+
+def test_what_the_fast_path_remembers_stays_bounded() -> None:
+    """A stream of ever-new sensors and seconds cannot grow the caches without end."""
+    import protocol.fast_telemetry as fast
+
+    for n in range(6000):
+        raw = {
+            "kind": "temperature",
+            "sensor": f"probe-{n}",
+            "ts": agent_ts(-timedelta(seconds=n)),
+            "celsius": 4.0,
+        }
+        assert fast_telemetry(TOPIC, one_reading(raw), NOW) is not None
+    assert len(fast._heads) <= 4096 and len(fast._second_ms) <= 4096
