@@ -17,9 +17,10 @@ QoS 1 and the real ingest (`python -m canteen.cli ingest`) is started as a subpr
   publish → visible-in-InfluxDB time is measured by polling InfluxDB every 20 ms.
 
 The drain time runs from the ingest's MQTT connect (its "connected" log line) until
-InfluxDB counts every reading; the ingest's peak RSS (VmHWM) and CPU (utime + stime)
-come from /proc at that moment. CPU per reading is given in full and net of the CPU an
-idle ingest spends starting up. Validation, dead-lettering and ack-after-write are the
+InfluxDB holds every reading (watched with a point query for the last one, then counted);
+the ingest's peak RSS (VmHWM) and CPU (utime + stime), and InfluxDB's and Mosquitto's CPU
+over the drain, come from /proc at that moment. CPU per reading is given in full and net
+of the CPU an idle ingest spends starting up. Validation, dead-lettering and ack-after-write are the
 ingest's own, untouched. `--compare TREE` runs a second copy of `ingest/` and
 `protocol/` (e.g. `git archive HEAD ingest protocol | tar -x -C TREE`) alternately in the
 same runs and prints the ratios. Exit status 1 if any reading is lost or dead-lettered.
@@ -90,6 +91,8 @@ class Outcome:
     cpu_s: float
     startup_cpu_s: float
     rss_mb: float
+    influx_cpu_s: float
+    broker_cpu_s: float
 
     @property
     def rate(self) -> float:
@@ -102,6 +105,14 @@ class Outcome:
     @property
     def net_cpu_us(self) -> float:
         return 1e6 * (self.cpu_s - self.startup_cpu_s) / self.readings
+
+    @property
+    def influx_cpu_us(self) -> float:
+        return 1e6 * self.influx_cpu_s / self.readings
+
+    @property
+    def broker_cpu_us(self) -> float:
+        return 1e6 * self.broker_cpu_s / self.readings
 
 
 def reading(kind: str, sensor: str, ts: str, n: int) -> str:
@@ -140,6 +151,15 @@ def backlog_messages(backlog: Backlog, start: datetime) -> Iterator[tuple[str, b
         body = f'{{"v":1,"seq":{seqs[device]},"sent":"{sent}","readings":[{",".join(parts)}]}}'
         site = SITES[device % len(SITES)]
         yield f"canteen/{site}/pi-{device:04d}/telemetry", body.encode()
+
+
+def last_reading(backlog: Backlog, start: datetime) -> tuple[str, str, int]:
+    """(measurement, device, ms) of the backlog's last reading, the last one to land."""
+    last = backlog.messages - 1
+    device = last % backlog.devices
+    k = (last // backlog.devices + 1) * backlog.per_message - 1
+    ms = int((start + timedelta(milliseconds=k)).timestamp() * 1000)
+    return KINDS[(k + device) % len(KINDS)], f"pi-{device:04d}", ms
 
 
 def expected_counts(backlog: Backlog) -> dict[str, int]:
@@ -248,6 +268,15 @@ class Influx:
     def create(self, database: str) -> None:
         self.query(database, f'CREATE DATABASE "{database}"', method="POST")
 
+    def has(self, database: str, point: tuple[str, str, int]) -> bool:
+        """Whether one reading (measurement, device, ms) is queryable: a cheap point query."""
+        measurement, device, ms = point
+        statement = (
+            f"SELECT {FIELD_OF[measurement]} FROM {measurement} "  # noqa: S608 (our own constants)
+            f"WHERE device = '{device}' AND time = {ms}ms"
+        )
+        return bool(self.query(database, statement)[0].get("series"))
+
     def counts(self, database: str) -> dict[str, int]:
         statement = ";".join(
             f"SELECT count({f}) FROM {m}"  # noqa: S608 (our own constants)
@@ -268,8 +297,16 @@ class Hub:
     broker: LocalMosquitto
     influx: Influx
     influx_url: str
+    influx_pid: int | None
     startup_cpu: dict[str, float] = field(default_factory=dict)
     profile: bool = False
+
+    def services_cpu(self) -> tuple[float, float]:
+        """CPU seconds InfluxDB and Mosquitto have spent so far."""
+        influx_pid, broker_pid = self.influx_pid, self.broker.pid
+        if influx_pid is None or broker_pid is None:
+            raise SystemExit("InfluxDB or Mosquitto is no longer running")
+        return proc_cpu_rss(influx_pid)[0], proc_cpu_rss(broker_pid)[0]
 
     def env(self, tree: Path, database: str, state: Path) -> dict[str, str]:
         return {
@@ -397,13 +434,28 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
     try:
         wait_for(lambda: connected(folder) or process.poll() is not None, 60, "the ingest")
         began = time.monotonic()
+        services0 = hub.services_cpu()
         deadline = began + DONE_TIMEOUT_S
+        # Batches land in the order the broker delivered them, so the backlog's last
+        # reading is the last to land: watch for it with a cheap point query (counting
+        # every reading every 50 ms would load InfluxDB more as the drain goes on), then
+        # count all; if some are still missing, count until they are there.
+        final = last_reading(backlog, start)
+        while (
+            not hub.influx.has(database, final)
+            and time.monotonic() < deadline
+            and process.poll() is None
+        ):
+            time.sleep(0.01)
+        done = time.monotonic()
+        cpu_s, rss_mb = proc_cpu_rss(process.pid) if process.poll() is None else (0.0, 0.0)
+        services1 = hub.services_cpu()
+        influx_cpu_s, broker_cpu_s = services1[0] - services0[0], services1[1] - services0[1]
         found = hub.influx.counts(database)
         while found != expected and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
             found = hub.influx.counts(database)
-        done = time.monotonic()
-        cpu_s, rss_mb = proc_cpu_rss(process.pid) if process.poll() is None else (0.0, 0.0)
+            done = time.monotonic()
     finally:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
@@ -419,6 +471,8 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
         cpu_s=cpu_s,
         startup_cpu_s=hub.startup_cpu[str(tree)],
         rss_mb=rss_mb,
+        influx_cpu_s=influx_cpu_s,
+        broker_cpu_s=broker_cpu_s,
     )
 
 
@@ -560,7 +614,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     database = LocalInfluxDB(workdir / "influxdb", die_with_parent=True)
     broker.start()
     database.start()
-    hub = Hub(workdir, broker, Influx(database.url), database.url, profile=args.profile)
+    hub = Hub(
+        workdir, broker, Influx(database.url), database.url, database.pid, profile=args.profile
+    )
     lost = 0
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     try:
@@ -571,8 +627,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             print(f"{label}: idle ingest start-up CPU {hub.startup_cpu[str(tree)]:.2f} s")
         rows = [
             "| backlog | tree | readings/s | drain s | wall s | RSS MB | CPU µs/reading "
-            "| net CPU µs/reading | lost | dead |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| net CPU µs/reading | InfluxDB CPU µs/reading | Mosquitto CPU µs/reading "
+            "| lost | dead |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         ratios: list[str] = []
         for name in ("drain", "replay", "growth"):
@@ -588,7 +645,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                         print(
                             f"  {backlog.name} [{label} {attempt + 1}/{runs}]: {outcome.rate:,.0f}"
                             f" readings/s, {outcome.rss_mb:.1f} MB, {outcome.cpu_us:.1f} µs "
-                            f"(net {outcome.net_cpu_us:.1f}), stored {outcome.stored:,}/"
+                            f"(net {outcome.net_cpu_us:.1f}; InfluxDB {outcome.influx_cpu_us:.1f}, "
+                            f"Mosquitto {outcome.broker_cpu_us:.1f}), stored {outcome.stored:,}/"
                             f"{outcome.readings:,}, dead {outcome.dead}, "
                             f"load {os.getloadavg()[0]:.1f}",
                             flush=True,
@@ -602,6 +660,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                         f"| {spread([o.rss_mb for o in outcomes], '.1f')} "
                         f"| {spread([o.cpu_us for o in outcomes], '.1f')} "
                         f"| {spread([o.net_cpu_us for o in outcomes], '.1f')} "
+                        f"| {spread([o.influx_cpu_us for o in outcomes], '.1f')} "
+                        f"| {spread([o.broker_cpu_us for o in outcomes], '.1f')} "
                         f"| {sum(o.readings - o.stored for o in outcomes)} "
                         f"| {sum(o.dead for o in outcomes)} |"
                     )
@@ -615,18 +675,18 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         if "live" in only:
             seconds = 10.0 if args.quick else 30.0
             for label, tree in trees.items():
-                outcomes = [live(hub, tree, tuning, seconds, 1000) for _ in range(runs)]
-                for o in outcomes:
+                latencies = [live(hub, tree, tuning, seconds, 1000) for _ in range(runs)]
+                for o in latencies:
                     lost += o.published - o.stored
-                p50 = [1000 * percentile(o.lags, 50) for o in outcomes]
-                p99 = [1000 * percentile(o.lags, 99) for o in outcomes]
+                p50 = [1000 * percentile(o.lags, 50) for o in latencies]
+                p99 = [1000 * percentile(o.lags, 99) for o in latencies]
                 print(
                     f"live 1,000 readings/s for {seconds:.0f} s [{label}]: probes "
-                    f"{[len(o.lags) for o in outcomes]}, p50 {spread(p50, '.0f')} ms, "
+                    f"{[len(o.lags) for o in latencies]}, p50 {spread(p50, '.0f')} ms, "
                     f"p99 {spread(p99, '.0f')} ms, "
-                    f"RSS {spread([o.rss_mb for o in outcomes], '.1f')} MB, "
-                    f"CPU {spread([o.cpu_us for o in outcomes], '.1f')} µs/reading, "
-                    f"stored {[o.stored for o in outcomes]} of {[o.published for o in outcomes]}"
+                    f"RSS {spread([o.rss_mb for o in latencies], '.1f')} MB, "
+                    f"CPU {spread([o.cpu_us for o in latencies], '.1f')} µs/reading, "
+                    f"stored {[o.stored for o in latencies]} of {[o.published for o in latencies]}"
                 )
         print()
         print("\n".join(rows))
