@@ -7,6 +7,7 @@ then hands the message over). The ingest needs little of MQTT: connect with a
 persistent session, subscribe at QoS 1, receive PUBLISH packets, acknowledge them after
 the write, keep the connection alive. This module does that and nothing else (no
 publishing, no will, no QoS 2: the subscription's QoS 1 caps what the broker may send).
+The dashboard's feed uses it as a watcher only: a clean session subscribed at QoS 0.
 
 Reads take up to 256 KiB at a time and every complete packet in them is parsed before
 the next read. The caller's thread does the reading; a small keep-alive thread sends a
@@ -93,9 +94,10 @@ def connect_packet(
     receive_maximum: int,
     username: str | None,
     password: str | None,
+    clean_start: bool = False,
 ) -> bytes:
-    """CONNECT for a persistent session (clean start off) with the given limits."""
-    flags = 0
+    """CONNECT with the given limits: a persistent session (clean start off) by default."""
+    flags = 0x02 if clean_start else 0
     payload = _string(client_id)
     if username is not None:
         flags |= 0x80
@@ -194,6 +196,9 @@ class PacketReader:
 class MqttSession:
     """Connections to the broker for one persistent QoS 1 subscription.
 
+    `clean_start=True` with `session_expiry_s=0` and `qos=0` makes it a watcher instead:
+    the broker keeps nothing for it and it never acknowledges anything.
+
     Every connection has a generation number, carried by the messages it delivers:
     acknowledging a message on a later connection would acknowledge another one (packet
     ids are per connection), so `ack` sends only those of the current connection.
@@ -208,8 +213,12 @@ class MqttSession:
         clock: Callable[[], datetime],
         keepalive_s: int = 30,
         timeout_s: float = 10.0,
+        clean_start: bool = False,
+        qos: int = 1,
     ) -> None:
         self._settings = settings
+        self._clean_start = clean_start
+        self._qos = qos
         self._client_id = client_id
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
@@ -233,7 +242,7 @@ class MqttSession:
 
     # --- connecting ---------------------------------------------------------------------
     def connect(self, filters: Sequence[str]) -> bool:
-        """Connect, subscribe at QoS 1; return whether the broker still had our session."""
+        """Connect, subscribe (QoS 1 unless told); return whether the broker had our session."""
         self.close(send_disconnect=False)
         settings = self._settings
         try:
@@ -257,6 +266,7 @@ class MqttSession:
                 self._receive_maximum,
                 settings.username,
                 password,
+                self._clean_start,
             )
         )
         connack = self._await(_CONNACK)
@@ -267,7 +277,7 @@ class MqttSession:
         # its queue right after CONNACK, and waiting would mean holding all of that (up to
         # the receive maximum) in memory. `receive` checks the SUBACK when it comes.
         self.subscribed = False
-        self._send(subscribe_packet(1, filters))
+        self._send(subscribe_packet(1, filters, self._qos))
         threading.Thread(
             target=self._keep_alive, args=(sock,), name="mqtt-keepalive", daemon=True
         ).start()

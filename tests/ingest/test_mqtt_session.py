@@ -23,10 +23,12 @@ from ingest.mqtt_session import (
     MqttSession,
     PacketReader,
     _varint,
+    connect_packet,
 )
 from ingest.pipeline import Inbound
 from ingest.source import BrokerSource
 from tests.broker.conftest import SecuredHub, secured_hub_in
+from tests.waiting import wait_until
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -251,3 +253,39 @@ def test_steady_traffic_does_not_hold_a_batch_until_it_is_full(
         stop.set()
         client.loop_stop()
         client.disconnect()
+
+
+def test_the_connect_packet_asks_for_a_clean_start_only_when_told() -> None:
+    def flags(packet: bytes) -> int:
+        return packet[2 + 6 + 1]  # fixed header (2 bytes here), "MQTT", version, flags
+
+    assert flags(connect_packet("ingest", 30, 300, 100, None, None)) == 0x00  # the ingest's
+    assert flags(connect_packet("watch", 30, 0, 100, None, None, clean_start=True)) == 0x02
+    assert flags(connect_packet("watch", 30, 0, 100, "hub", "pw", clean_start=True)) == 0xC2
+
+
+def test_a_clean_qos_0_session_watches_and_the_broker_keeps_nothing_for_it(
+    mosquitto: Any, publisher: Callable[[str, bytes], None]
+) -> None:
+    site = f"session-{next(_ids)}"
+    filters = [f"canteen/{site}/+/telemetry"]
+    settings = MqttSettings.from_url(mosquitto.url)
+    client_id = f"test-watcher-{site}"
+    persistent = MqttSession(settings, client_id, 10, 300, lambda: NOW)
+    assert persistent.connect(filters) is False
+    persistent.close()  # the broker keeps this session, with its QoS 1 subscription...
+    watcher = MqttSession(settings, client_id, 10, 0, lambda: NOW, clean_start=True, qos=0)
+    try:
+        assert watcher.connect(filters) is False  # ...until a clean start throws it away
+        wait_until(lambda: watcher.receive(0.1) == [] and watcher.subscribed, message="SUBACK")
+        publisher(f"canteen/{site}/pi-1/telemetry", b"m1")  # sent at QoS 1
+        [message] = receive_all(watcher, 1)
+        assert (message.payload, message.qos, message.mid) == (b"m1", 0, 0)  # granted QoS 0
+    finally:
+        watcher.close()
+    publisher(f"canteen/{site}/pi-1/telemetry", b"m2")
+    assert persistent.connect(filters) is False, "the watcher's session outlived it"
+    try:
+        assert receive_all(persistent, 1, timeout=1) == []
+    finally:
+        persistent.close(send_disconnect=False)
