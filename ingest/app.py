@@ -32,7 +32,7 @@ class IngestSettings(BaseModel):
     state_dir: Path = Field(Path("var"), title="Where the hub keeps its SQLite state")
     client_id: str = Field("canteen-ingest", title="MQTT client id (the persistent session)")
     receive_maximum: int = Field(
-        2000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
+        5000, ge=1, le=65535, title="Unacknowledged messages the broker may send at once"
     )
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=0, title="How long the broker keeps the session while we are away"
@@ -46,6 +46,16 @@ class IngestSettings(BaseModel):
         0.05, gt=0, title="Longest a batch waits to fill (what live readings may be delayed)"
     )
     max_age_days: int = Field(30, ge=1, title="Oldest reading accepted (backlog age)")
+
+    @property
+    def batch_messages(self) -> int:
+        """Most messages in one batch: `batch_lines`, and at most half the broker's window.
+
+        A batch is acknowledged after its write, and the broker sends no more than
+        `receive_maximum` unacknowledged messages: a batch that took the whole window would
+        leave nothing to read while it is written, and the next could not be parsed meanwhile.
+        """
+        return max(1, min(self.batch_lines, self.receive_maximum // 2))
 
     @property
     def hub_db(self) -> Path:
@@ -79,17 +89,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_ingest(
-    settings: IngestSettings, stop: threading.Event, ready: threading.Event | None = None
-) -> None:
-    """Run the ingest until `stop` is set; set `ready` once it is subscribed."""
-    api = _wait_for_influx(settings.influx, stop)
-    if api is None:
-        return
-    writer = open_writer(settings.influx, "v1" if api == "v1" else "v2")
-    dead_letters = DeadLetterStore(settings.hub_db)
+def broker_source(settings: IngestSettings, stop: threading.Event) -> BrokerSource:
+    """The ingest's persistent session on the broker, read in batches."""
     mqtt = settings.mqtt
-    source = BrokerSource(
+    return BrokerSource(
         MqttSession(
             mqtt,
             settings.client_id,
@@ -99,16 +102,27 @@ def run_ingest(
         ),
         [subscription(Channel.TELEMETRY, mqtt.root), subscription(Channel.STATUS, mqtt.root)],
         stop,
-        # Nothing more comes once the broker's in-flight window is full: end the batch.
-        max_messages=min(settings.batch_lines, settings.receive_maximum),
+        max_messages=settings.batch_messages,
         max_bytes=settings.batch_bytes,
         linger_s=settings.linger_s,
         max_age_s=settings.batch_age_s,
         broker_url=mqtt.url(),
     )
+
+
+def run_ingest(
+    settings: IngestSettings, stop: threading.Event, ready: threading.Event | None = None
+) -> None:
+    """Run the ingest until `stop` is set; set `ready` once it is subscribed."""
+    api = _wait_for_influx(settings.influx, stop)
+    if api is None:
+        return
+    writer = open_writer(settings.influx, "v1" if api == "v1" else "v2")
+    dead_letters = DeadLetterStore(settings.hub_db)
+    source = broker_source(settings, stop)
     ingest = Ingest(
         source,
-        MessageProcessor(mqtt.root, timedelta(days=settings.max_age_days)),
+        MessageProcessor(settings.mqtt.root, timedelta(days=settings.max_age_days)),
         SureWriter(writer, stop),
         dead_letters,
         source.ack,
