@@ -190,8 +190,6 @@ class BrokerFeed:
 
     def _note_connection(self) -> None:
         """Set or clear `connected` as the session stands after a read."""
-        # From the session, not from `BrokerSource.subscribed`: that one is set again
-        # after a lost connection (the session's SUBACK flag outlives the socket).
         up = self._session.connected and self._session.subscribed
         if up != self.connected.is_set():
             if up:

@@ -233,7 +233,7 @@ class MqttSession:
         self._last_sent = 0.0
         self._ping_unanswered_since: float | None = None
         self.subscribed = False
-        """Whether the broker granted the last connection's subscriptions (SUBACK)."""
+        """Whether the broker granted this connection's subscriptions (False once it is gone)."""
 
     @property
     def connected(self) -> bool:
@@ -332,6 +332,7 @@ class MqttSession:
         """Close the connection; the broker keeps the session for `session_expiry_s`."""
         with self._io:
             sock, self._sock = self._sock, None
+            self.subscribed = False
             if sock is None:
                 return
             try:
@@ -384,6 +385,7 @@ class MqttSession:
         """Forget a broken socket (the I/O lock is held)."""
         if self._sock is sock:
             self._sock = None
+            self.subscribed = False
         sock.close()
 
     def _control(self, kind: int, body: bytes) -> None:

@@ -1,4 +1,4 @@
-"""A batch leaves room in the broker's window, so the next one arrives while it is written."""
+"""The ingest's broker source: batches leave room in the window; `subscribed` tells the truth."""
 
 from __future__ import annotations
 
@@ -50,6 +50,32 @@ def test_the_next_batch_arrives_before_the_last_is_acknowledged(
         assert [m.payload for m in first] == [f"m{n}".encode() for n in range(5)]
         assert [m.payload for m in second] == [f"m{n}".encode() for n in range(5, 10)]
         source.ack(first + second)
+    finally:
+        stop.set()
+        source.close()
+
+
+def test_subscribed_is_cleared_while_the_broker_is_away_and_set_again_after(
+    mosquitto_factory: Callable[[], Any], tmp_path: Path
+) -> None:
+    broker = mosquitto_factory()
+    settings = IngestSettings(
+        mqtt=MqttSettings.from_url(broker.url), state_dir=tmp_path, client_id="test-away"
+    )
+    stop = threading.Event()
+    source = broker_source(settings, stop)
+    try:
+        source.collect(1.0)
+        assert source.subscribed.is_set()
+        broker.stop()
+        for _ in range(3):  # the loss is noticed, then reconnecting fails
+            source.collect(0.5)
+        assert not source.subscribed.is_set(), "subscribed while the broker is down"
+        broker.start()
+        deadline = time.monotonic() + 15
+        while not source.subscribed.is_set() and time.monotonic() < deadline:
+            source.collect(0.5)
+        assert source.subscribed.is_set()
     finally:
         stop.set()
         source.close()
