@@ -300,6 +300,8 @@ class Hub:
     influx_pid: int | None
     startup_cpu: dict[str, float] = field(default_factory=dict)
     profile: bool = False
+    count_watch: bool = False
+    """Watch a drain by counting every reading every 50 ms (how this script did before)."""
 
     def services_cpu(self) -> tuple[float, float]:
         """CPU seconds InfluxDB and Mosquitto have spent so far."""
@@ -407,7 +409,7 @@ def dead_letters(folder: Path) -> int:
 
 def startup_cpu(hub: Hub, tree: Path, tuning: dict[str, object]) -> float:
     """CPU seconds an ingest spends from start to subscribed, with nothing queued."""
-    folder, database, _ = hub.prepare(tuning, "idle")
+    folder, database, client_id = hub.prepare(tuning, "idle")
     process = hub.spawn(tree, folder, database)
     try:
         wait_for(lambda: connected(folder) or process.poll() is not None, 60, "the ingest")
@@ -415,6 +417,7 @@ def startup_cpu(hub: Hub, tree: Path, tuning: dict[str, object]) -> float:
         return proc_cpu_rss(process.pid)[0]
     finally:
         stop(process)
+        forget_session(hub.broker.port, client_id)
 
 
 def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], label: str) -> Outcome:
@@ -442,7 +445,8 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
         # count all; if some are still missing, count until they are there.
         final = last_reading(backlog, start)
         while (
-            not hub.influx.has(database, final)
+            not hub.count_watch
+            and not hub.influx.has(database, final)
             and time.monotonic() < deadline
             and process.poll() is None
         ):
@@ -496,7 +500,19 @@ def live(hub: Hub, tree: Path, tuning: dict[str, object], seconds: float, rate: 
     publisher = Publisher(hub.broker.port, f"bench-{client_id}")
     sent: dict[int, float] = {}  # probe ts in ms -> monotonic publish time
     seen: dict[int, float] = {}
+    delivered: dict[int, float] = {}  # -> when the broker delivered it to a bare subscriber
     finished = threading.Event()
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def on_probe(_client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        ts = json.loads(message.payload)["readings"][0]["ts"]
+        ms = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+        delivered.setdefault(ms, time.monotonic())
+
+    watcher.on_message = on_probe
+    watcher.connect("127.0.0.1", hub.broker.port)
+    watcher.subscribe(f"canteen/{SITES[0]}/probe/telemetry", qos=0)
+    watcher.loop_start()
 
     def poll() -> None:
         while not (finished.is_set() and len(seen) == len(sent)):
@@ -552,7 +568,19 @@ def live(hub: Hub, tree: Path, tuning: dict[str, object], seconds: float, rate: 
     publisher.close()
     stop(process)
     forget_session(hub.broker.port, client_id)
+    watcher.disconnect()
+    watcher.loop_stop()
     lags = [seen[ms] - at for ms, at in sent.items() if ms in seen]
+    slow = sorted(
+        (seen[ms] - at, delivered.get(ms, float("nan")) - at, at - began)
+        for ms, at in sent.items()
+        if ms in seen
+    )[-5:]
+    print(
+        "    slowest probes (lag s, of it the broker's, @ s into the run): "
+        + ", ".join(f"{lag:.2f} ({via:.2f}) @ {when:.1f}" for lag, via, when in reversed(slow)),
+        flush=True,
+    )
     return Latency(lags, n, stored, rss_mb, 1e6 * (cpu_s - cpu0) / n)
 
 
@@ -581,6 +609,11 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="another ingest/ + protocol/ tree to compare")
     parser.add_argument("--set", action="append", default=[], help="ingest setting key=value")
     parser.add_argument("--profile", action="store_true", help="py-spy each drain (--keep)")
+    parser.add_argument(
+        "--count-watch",
+        action="store_true",
+        help="watch a drain by counting all readings every 50 ms (the old way, to compare)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the services' folders and logs here")
     args = parser.parse_args()
     if args.keep is not None:
@@ -615,7 +648,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     broker.start()
     database.start()
     hub = Hub(
-        workdir, broker, Influx(database.url), database.url, database.pid, profile=args.profile
+        workdir,
+        broker,
+        Influx(database.url),
+        database.url,
+        database.pid,
+        profile=args.profile,
+        count_watch=args.count_watch,
     )
     lost = 0
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {os.getloadavg()}")
