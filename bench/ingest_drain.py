@@ -451,15 +451,20 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
             and process.poll() is None
         ):
             time.sleep(0.01)
-        done = time.monotonic()
-        cpu_s, rss_mb = proc_cpu_rss(process.pid) if process.poll() is None else (0.0, 0.0)
-        services1 = hub.services_cpu()
-        influx_cpu_s, broker_cpu_s = services1[0] - services0[0], services1[1] - services0[1]
+
+        def moment() -> tuple[float, float, float, float, float]:
+            """(time, ingest CPU s, ingest peak RSS MB, InfluxDB CPU s, Mosquitto CPU s)."""
+            at = time.monotonic()
+            cpu, rss = proc_cpu_rss(process.pid) if process.poll() is None else (0.0, 0.0)
+            influx_s, broker_s = hub.services_cpu()
+            return at, cpu, rss, influx_s - services0[0], broker_s - services0[1]
+
+        done, cpu_s, rss_mb, influx_cpu_s, broker_cpu_s = moment()
         found = hub.influx.counts(database)
         while found != expected and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
             found = hub.influx.counts(database)
-            done = time.monotonic()
+            done, cpu_s, rss_mb, influx_cpu_s, broker_cpu_s = moment()
     finally:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
