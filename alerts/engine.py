@@ -73,10 +73,11 @@ class AlertEngine:
 
     def flush(self) -> None:
         """Save what the rules remember, if readings moved it since the last save."""
-        # Not on every message: the whole state is written, which at a busy hub's
-        # message rate would cost more than the rules themselves.
+        # Not on every message: the whole text is written, which at a busy hub's message
+        # rate would cost more than the rules themselves. The rules make it again only
+        # for the watches changed since the last save.
         if self._unsaved:
-            self.store.save_rule_state(self.rules.state())
+            self.store.save_rule_state_json(self.rules.state_json())
             self._unsaved = False
 
     def _apply(self, changes: list[AlertChange], now: datetime) -> None:

@@ -5,12 +5,17 @@ temperature, a door, a probe, a device) keeps when it started, so a delay counts
 the first reading beyond the limit, survives a restart (`state()` / `restore()`), and an
 alert already raised is not raised twice. Temperature readings inside a unit's defrost
 window are ignored; a door or probe condition has its own rule.
+
+The saved form is kept a watch at a time: every change to a watch marks its key (through
+`_watch()`, or by hand where the tick or a status changes a watch it did not look up), and
+`state_json()` makes the text again only for the keys marked whose fields differ.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Literal
@@ -89,6 +94,14 @@ class Watch:
     raised: Severity | None = None
 
 
+_Fields = tuple[datetime | None, datetime | None, datetime | None, float | None, Severity | None]
+
+
+def _fields(watch: Watch) -> _Fields:
+    """A watch's fields, to tell whether it changed since it was saved."""
+    return (watch.since, watch.critical_since, watch.last_seen, watch.value, watch.raised)
+
+
 PolicyOf = Callable[[str, str, str], UnitPolicy]
 
 
@@ -99,8 +112,14 @@ class RuleBook:
         self._policy_of = policy_of
         self._tz = tz
         self._watches: dict[AlertKey, Watch] = {}
+        # The saved form, in the order of `_watches`: each key's fields when last saved,
+        # its JSON name and its entry's text; `_changed`: keys whose watch may differ now.
+        self._saved: dict[AlertKey, tuple[_Fields, str, str]] = {}
+        self._changed: dict[AlertKey, None] = {}
 
     def _watch(self, key: AlertKey) -> Watch:
+        """A key's watch, to change (marked for the next save; made if new)."""
+        self._changed[key] = None
         return self._watches.setdefault(key, Watch())
 
     def raised(self) -> dict[AlertKey, Severity]:
@@ -186,12 +205,12 @@ class RuleBook:
             return self._raise(key, watch, Severity.WARNING, watch.since)
         return []
 
-    @staticmethod
     def _raise(
-        key: AlertKey, watch: Watch, severity: Severity, since: datetime
+        self, key: AlertKey, watch: Watch, severity: Severity, since: datetime
     ) -> list[AlertChange]:
         if RANK[severity] <= RANK[watch.raised]:
             return []
+        self._changed[key] = None  # the tick raises too, on watches it did not look up
         watch.raised = severity
         return [AlertChange(key, "raise", severity, watch.since or since, watch.value)]
 
@@ -274,6 +293,7 @@ class RuleBook:
                     and fault.raised
                     and fault_key.sensor not in faulty
                 ):
+                    self._changed[fault_key] = None
                     fault.raised = None
                     changes.append(AlertChange(fault_key, "clear", Severity.WARNING, received))
             for sensor in sorted(faulty):
@@ -301,6 +321,7 @@ class RuleBook:
             return []
         if now - watch.last_seen < DENIED_QUIET:
             return []
+        self._changed[key] = None
         watch.raised = watch.since = None
         return [AlertChange(key, "clear", Severity.WARNING, now)]
 
@@ -341,13 +362,20 @@ class RuleBook:
     # --- restart --------------------------------------------------------------------------
     def state(self) -> dict[str, dict[str, Any]]:
         """Everything the rules remember, as JSON-ready data."""
-        return {
-            key.text(): {
-                name: value.isoformat() if isinstance(value, datetime) else value
-                for name, value in asdict(watch).items()
-            }
-            for key, watch in self._watches.items()
-        }
+        return {key.text(): _json_ready(watch) for key, watch in self._watches.items()}
+
+    def state_json(self) -> str:
+        """`json.dumps(state())`, the text made again only for the watches changed since."""
+        for key in self._changed:
+            watch = self._watches[key]
+            fields = _fields(watch)
+            saved = self._saved.get(key)
+            if saved is None:
+                self._saved[key] = _entry(key, watch)
+            elif saved[0] != fields:
+                self._saved[key] = (fields, saved[1], f"{saved[1]}: {_encode(_json_ready(watch))}")
+        self._changed.clear()
+        return "{" + ", ".join(saved[2] for saved in self._saved.values()) + "}"
 
     def restore(self, state: dict[str, dict[str, Any]]) -> None:
         """Take back what `state()` gave, after a restart."""
@@ -359,7 +387,33 @@ class RuleBook:
                 value=fields.get("value"),
                 raised=Severity(fields["raised"]) if fields.get("raised") else None,
             )
-            self._watches[AlertKey.parse(text)] = watch
+            key = AlertKey.parse(text)
+            self._watches[key] = watch
+            self._saved[key] = _entry(key, watch)
+            self._changed.pop(key, None)
+
+
+def _json_ready(watch: Watch) -> dict[str, Any]:
+    return {
+        "since": _iso(watch.since),
+        "critical_since": _iso(watch.critical_since),
+        "last_seen": _iso(watch.last_seen),
+        "value": watch.value,
+        "raised": watch.raised,
+    }
+
+
+_encode = json.JSONEncoder().encode  # json.dumps with its defaults, less its argument checks
+
+
+def _entry(key: AlertKey, watch: Watch) -> tuple[_Fields, str, str]:
+    """A key's saved form: its watch's fields, its JSON name, its entry in `state_json()`."""
+    name = _encode(key.text())
+    return _fields(watch), name, f"{name}: {_encode(_json_ready(watch))}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _time(text: str | None) -> datetime | None:

@@ -436,11 +436,15 @@ class AlertStore:
     # --- rule state -------------------------------------------------------------------------
     def save_rule_state(self, state: dict[str, Any]) -> None:
         """Keep what the rules remember, for a restart."""
+        self.save_rule_state_json(json.dumps(state))
+
+    def save_rule_state_json(self, text: str) -> None:
+        """Keep what the rules remember, already as JSON text (`RuleBook.state_json()`)."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO rule_state (id, state) VALUES (1, ?)"
                 " ON CONFLICT (id) DO UPDATE SET state = excluded.state",
-                (json.dumps(state),),
+                (text,),
             )
 
     def rule_state(self) -> dict[str, Any]:
