@@ -64,6 +64,10 @@ class AlertEngine:
         self._unsaved = True
         self._apply(self.rules.publish_denied(site, device, at), received)
 
+    def listening(self, since: datetime) -> None:
+        """This run hears the broker from `since`: silence and offline count from then."""
+        self.rules.listening(since)
+
     def tick(self, now: datetime) -> None:
         """Time passing: delays, escalations, reminders, notifications due."""
         self._apply(self.rules.tick(now), now)

@@ -6,6 +6,11 @@ the first reading beyond the limit, survives a restart (`state()` / `restore()`)
 alert already raised is not raised twice. Temperature readings inside a unit's defrost
 window are ignored; a door or probe condition has its own rule.
 
+Silence and offline count from the later of the last reading (or status) and the moment
+this run began hearing the broker (`listening()`): a memory restored after hours of hub
+downtime must not call every sensor silent before the broker has delivered anything, and a
+sensor that stays silent is still called so once its own window has passed since the start.
+
 The saved form is kept a watch at a time: every change to a watch marks its key (through
 `_watch()`, or by hand where the tick or a status changes a watch it did not look up), and
 `state_json()` makes the text again only for the keys marked whose fields differ.
@@ -16,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -27,6 +32,8 @@ OFFLINE_GRACE = timedelta(minutes=5)
 """A device that comes back within this (a reboot) raises nothing."""
 DENIED_QUIET = timedelta(minutes=15)
 """A refused-publish alert clears once the device has tried nothing more for this long."""
+_HEARD_ALL_ALONG = datetime.min.replace(tzinfo=UTC)
+"""When a rule book never restored began hearing: it knows only what it heard itself."""
 
 
 class AlertKind(StrEnum):
@@ -116,6 +123,8 @@ class RuleBook:
         # its JSON name and its entry's text; `_changed`: keys whose watch may differ now.
         self._saved: dict[AlertKey, tuple[_Fields, str, str]] = {}
         self._changed: dict[AlertKey, None] = {}
+        # Not saved: each run hears the broker from its own start (None: not yet).
+        self._heard_from: datetime | None = _HEARD_ALL_ALONG
 
     def _watch(self, key: AlertKey) -> Watch:
         """A key's watch, to change (marked for the next save; made if new)."""
@@ -348,16 +357,30 @@ class RuleBook:
             elif key.kind is AlertKind.PUBLISH_DENIED:
                 changes += self._denied_due(key, watch, now)
             elif key.kind is AlertKind.DEVICE_OFFLINE and watch.since:
-                if now - watch.since >= OFFLINE_GRACE:
+                if self._quiet_for(watch.since, now) >= OFFLINE_GRACE:
                     changes += self._raise(key, watch, Severity.WARNING, watch.since)
             elif key.kind is AlertKind.SENSOR_SILENT and watch.last_seen:
                 policy = self._policy_of(key.site, key.device, key.sensor)
-                if (
-                    key.site,
-                    key.device,
-                ) not in offline and now - watch.last_seen >= policy.silent_after:
+                if (key.site, key.device) not in offline and self._quiet_for(
+                    watch.last_seen, now
+                ) >= policy.silent_after:
                     changes += self._raise(key, watch, Severity.WARNING, watch.last_seen)
         return changes
+
+    def _quiet_for(self, last: datetime, now: datetime) -> timedelta:
+        """How long this run has heard nothing since `last` (no time before it listened)."""
+        if self._heard_from is None:
+            return timedelta(0)
+        return now - max(last, self._heard_from)
+
+    def listening(self, since: datetime) -> None:
+        """Count silence and offline from `since` at the earliest: when this run began hearing.
+
+        A restored memory was heard by an earlier run; until this is called, a restored
+        book judges neither silence nor offline. What a watch remembers (the last reading,
+        when the device went offline) is not changed, so an alert still says since when.
+        """
+        self._heard_from = since
 
     # --- restart --------------------------------------------------------------------------
     def state(self) -> dict[str, dict[str, Any]]:
@@ -378,7 +401,12 @@ class RuleBook:
         return "{" + ", ".join(saved[2] for saved in self._saved.values()) + "}"
 
     def restore(self, state: dict[str, dict[str, Any]]) -> None:
-        """Take back what `state()` gave, after a restart."""
+        """Take back what `state()` gave, after a restart; silence waits for `listening()`.
+
+        Delays already running (an excursion, an open door) keep their start, and what was
+        raised stays raised, so nothing is raised or notified twice.
+        """
+        self._heard_from = None
         for text, fields in state.items():
             watch = Watch(
                 since=_time(fields.get("since")),

@@ -4,7 +4,8 @@ The session is persistent (QoS 1, `clean_start=False`), so what devices publish 
 the hub restarts is delivered afterwards and an excursion is judged on every reading.
 One thread owns the engine and the session: it reads messages in batches (the ingest's
 lean `MqttSession`), judges each batch and acknowledges it in one write, runs the calls
-submitted from other threads, and ticks the clock.
+submitted from other threads, and ticks the clock. Silence and offline count from the
+moment its subscription is confirmed at the earliest (`AlertEngine.listening`).
 """
 
 from __future__ import annotations
@@ -179,12 +180,17 @@ class AlertService:
 
     def _run(self) -> None:
         next_tick = 0.0
+        heard = False
         try:
             while not self._stop.is_set():
                 try:
                     wait = 0.0 if not self._work.empty() else IDLE_WAIT_S
                     began = monotonic()
                     batch = self._source.collect(max(0.0, min(wait, next_tick - began)))
+                    if not heard and self._source.subscribed.is_set():
+                        # Silence counts from here, not from readings the last run heard.
+                        heard = True
+                        self.engine.listening(datetime.now(UTC))
                     # Acknowledged only once judged, so a crash makes the broker send it again.
                     self._source.ack(self._judge(batch))
                     self._run_submitted()
