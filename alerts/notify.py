@@ -77,6 +77,8 @@ class Deliverer:
         self._key = secret_key
         self._day_start = day_start
         self._on_change = on_change
+        # (site, role) pairs already said to have no notification URL: said once a run.
+        self._told_unconfigured: set[tuple[str, str]] = set()
 
     def link(self, alert_id: int, now: datetime) -> str:
         """The signed acknowledgement link for an alert."""
@@ -108,7 +110,7 @@ class Deliverer:
         if not urls:
             error = f"no notification URL for the {delivery.role} role of {site} (alerts.channels)"
             self._store.delivery_result(delivery, "failed", now, error)
-            logger.error("alert %d: %s", alert.id, error)
+            self._no_channel(site, delivery.role, alert.id)
             return False
         if (
             self._store.sent_today(delivery.role, site, self._day_start(now))
@@ -129,6 +131,21 @@ class Deliverer:
             return self._failed(delivery, now, f"{type(err).__name__}: {err}")
         self._store.delivery_result(delivery, "sent", now)
         return True
+
+    def _no_channel(self, site: str, role: str, alert_id: int) -> None:
+        """Say once per site and role that nobody is told, and how to fix it; then DEBUG."""
+        if (site, role) in self._told_unconfigured:
+            logger.debug("alert %d: no notification URL for %s/%s", alert_id, site, role)
+            return
+        self._told_unconfigured.add((site, role))
+        logger.warning(
+            "no notification URL for the %(role)s role of %(site)s: its alerts are recorded "
+            "and shown on the dashboard's alerts page (/alerts/%(site)s), each delivery marked "
+            "failed, but no phone is told. To notify one, set alerts.channels.%(site)s.%(role)s "
+            '(or alerts.channels."*".%(role)s for every site) to Apprise URLs in hub.yaml, as in '
+            "hub.example.yaml. Said once; later alerts without a URL are logged at DEBUG",
+            {"site": site, "role": role},
+        )
 
     def _failed(self, delivery: Delivery, now: datetime, error: str) -> bool:
         attempts = delivery.attempts + 1

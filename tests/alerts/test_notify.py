@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -128,6 +129,41 @@ def test_no_url_for_the_role_fails_and_names_the_setting(
     assert "site-a" in delivery["error"]
     assert "alerts.channels" in delivery["error"]
     assert store.get(alert.id).delivery == "failed"
+
+
+def test_a_missing_channel_is_said_once_per_site_and_role_and_each_delivery_still_fails(
+    store: AlertStore, make_deliverer: MakeDeliverer, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliverer = make_deliverer(RecordingSender(), channels={})
+    other = AlertKey("site-b", "node-1", "fridge-1", AlertKind.TEMPERATURE)
+    alerts = [store.open(FRIDGE, Severity.WARNING, T0, 6.0, T0)]
+    alerts.append(
+        store.open(
+            AlertKey("site-a", "node-2", "fridge-2", AlertKind.TEMPERATURE),
+            Severity.WARNING,
+            T0,
+            6.0,
+            T0,
+        )
+    )
+    alerts.append(store.open(other, Severity.WARNING, T0, 6.0, T0))
+    for alert in alerts:
+        for purpose in ("open", "resolved"):
+            store.queue_delivery(alert.id, "duty", purpose, T0)
+    with caplog.at_level(logging.DEBUG, logger="alerts.notify"):
+        assert deliverer.run_due(T0) == 0
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "alerts.notify"]
+    loud = [message for level, message in said if level >= logging.INFO]
+    assert len(loud) == 2, f"once for site-a's duty role, once for site-b's: {loud}"
+    assert all(level == logging.WARNING for level, _ in said if level >= logging.INFO)
+    assert "alerts.channels.site-a.duty" in loud[0]
+    assert "hub.yaml" in loud[0]
+    assert "/alerts/site-a" in loud[0], "where the alerts are shown meanwhile"
+    assert "alerts.channels.site-b.duty" in loud[1]
+    assert len(said) == 6, "the later ones at DEBUG"
+    for alert in alerts:
+        assert [d["status"] for d in store.deliveries(alert.id)] == ["failed", "failed"]
+        assert store.get(alert.id).delivery == "failed"
 
 
 def test_urls_for_every_site_serve_a_site_without_its_own(
