@@ -168,6 +168,10 @@ def run_demo(options: DemoOptions, stop: threading.Event) -> None:
         token = demo_kiosk_token(dashboard.state_dir, sites[0])
         _say(f"wall screen: http://{shown}:{options.port}/wall/{sites[0]}?kiosk={token}")
         _say(
+            f"alerts: on the wall screen and at http://{shown}:{options.port}/alerts/{sites[0]}"
+            " (the demo sets no alerts.channels, so no phone is notified)"
+        )
+        _say(
             "alerts and the HACCP log need a sign-in: "
             f"canteen user add NAME --role manager --state-dir {dashboard.state_dir}"
         )
