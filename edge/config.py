@@ -1,33 +1,52 @@
 """One kitchen Pi's configuration: which site and device it is, its broker, its sensors.
 
 Loaded from one YAML file per device (see firmware_config/README.md). A sensor type
-is one model in the `SensorConfig` union plus one row in `SOURCE_BUILDERS`; builders
-import their driver only when called, so validating a file never loads OpenCV or
-GPIO libraries.
+is one member of the `SensorConfig` union, one row in `SENSOR_MODELS` (where its model
+lives) and one in `SOURCE_BUILDERS` (how its source is built). A sensor entry is
+validated by its own type's model, imported when a file first names that type, and
+builders import their driver only when called: an agent loads the modules of the sensor
+types it has and no others (never OpenCV, GPIO or serial libraries it does not use).
 """
 
 from __future__ import annotations
 
+import importlib
+import operator
 import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
+from functools import reduce
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from canteen.settings import MqttSettings, SettingsError
-from edge.camera.config import PeopleCounterConfig
-from edge.drivers.alarm import AlarmConfig
-from edge.drivers.door import DoorConfig
-from edge.drivers.ds18b20 import DS18B20Config
 from edge.sources import ReadingSource
-from edge.waste.station import WasteStationConfig
 from protocol import DEFAULT_ROOT, REPLAY_BATCH, is_slug
+
+if TYPE_CHECKING:
+    from edge.camera.config import PeopleCounterConfig
+    from edge.drivers.alarm import AlarmConfig
+    from edge.drivers.door import DoorConfig
+    from edge.drivers.ds18b20 import DS18B20Config
+    from edge.waste.station import WasteStationConfig
 
 Clock = Callable[[], datetime]
 MAX_IN_FLIGHT = 20
@@ -123,17 +142,83 @@ class SimulatedDiningRoomConfig(_Sensor):
     )
 
 
-SensorConfig = Annotated[
-    DS18B20Config
-    | DoorConfig
-    | AlarmConfig
-    | WasteStationConfig
-    | PeopleCounterConfig
-    | SimulatedColdUnitConfig
-    | SimulatedWasteBinConfig
-    | SimulatedDiningRoomConfig,
-    Field(discriminator="type"),
-]
+SENSOR_MODELS: dict[str, str] = {
+    "ds18b20": "edge.drivers.ds18b20:DS18B20Config",
+    "door": "edge.drivers.door:DoorConfig",
+    "alarm": "edge.drivers.alarm:AlarmConfig",
+    "waste_station": "edge.waste.station:WasteStationConfig",
+    "people_counter": "edge.camera.config:PeopleCounterConfig",
+    "simulated-cold-unit": f"{__name__}:SimulatedColdUnitConfig",
+    "simulated-waste-bin": f"{__name__}:SimulatedWasteBinConfig",
+    "simulated-dining-room": f"{__name__}:SimulatedDiningRoomConfig",
+}
+"""Each sensor type's config model, as `module:class`, imported when first needed."""
+
+
+def sensor_model(kind: str) -> type[BaseModel]:
+    """Return the config model of a sensor type, importing its module."""
+    module, _, name = SENSOR_MODELS[kind].partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(module), name)
+    return model
+
+
+_NO_TYPE = object()
+
+
+def _validate_sensor(value: Any) -> Any:
+    """Validate one sensor entry with the model its `type` names (the discriminator)."""
+    if isinstance(value, Mapping):
+        kind = value.get("type", _NO_TYPE)
+    elif isinstance(value, BaseModel):
+        kind = getattr(value, "type", _NO_TYPE)
+    else:
+        raise PydanticKnownError("model_attributes_type")
+    if kind is _NO_TYPE:
+        raise PydanticKnownError("union_tag_not_found", {"discriminator": "'type'"})
+    if not isinstance(kind, str) or kind not in SENSOR_MODELS:
+        expected = ", ".join(repr(k) for k in SENSOR_MODELS)
+        raise PydanticKnownError(
+            "union_tag_invalid",
+            {"discriminator": "'type'", "tag": str(kind), "expected_tags": expected},
+        )
+    return sensor_model(kind).model_validate(value)
+
+
+class _ByType:
+    """A sensor entry: a union discriminated by `type` whose members load on demand.
+
+    A pydantic union needs every member's model built, which would import every driver
+    module; this validates an entry with its own type's model only. Errors read as the
+    union's would. The JSON schema is the full union (it imports every model).
+    """
+
+    def __get_pydantic_core_schema__(
+        self, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(_validate_sensor)
+
+    def __get_pydantic_json_schema__(
+        self, _schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        members = reduce(operator.or_, (sensor_model(kind) for kind in SENSOR_MODELS))
+        # A union built at run time from the table: a value to mypy, not a type.
+        union = Annotated[members, Field(discriminator="type")]  # type: ignore[valid-type]
+        return handler(TypeAdapter[Any](union).core_schema)
+
+
+if TYPE_CHECKING:
+    SensorConfig = (
+        DS18B20Config
+        | DoorConfig
+        | AlarmConfig
+        | WasteStationConfig
+        | PeopleCounterConfig
+        | SimulatedColdUnitConfig
+        | SimulatedWasteBinConfig
+        | SimulatedDiningRoomConfig
+    )
+else:
+    SensorConfig = Annotated[Any, _ByType()]
 
 
 def _mqtt_url(value: str) -> str:
@@ -210,10 +295,10 @@ class EdgeConfig(BaseModel):
         twice = sorted({name for kind, name in keys if keys.count((kind, name)) > 1})
         if twice:
             raise ValueError(f"sensor names must be unique per type on a device; repeated: {twice}")
-        alarms = [s for s in self.sensors if isinstance(s, AlarmConfig)]
+        alarms = [s for s in self.sensors if s.type == "alarm"]
         if len(alarms) > 1:
             raise ValueError("a device has at most one alarm (it may watch several units)")
-        probes = {s.name for s in self.sensors if isinstance(s, DS18B20Config)}
+        probes = {s.name for s in self.sensors if s.type == "ds18b20"}
         for alarm in alarms:
             unknown = sorted({u.sensor for u in alarm.units} - probes)
             if unknown:
@@ -288,7 +373,7 @@ def _dining_room(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
 
 
 def _ds18b20(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.ds18b20 import W1_ROOT, DS18B20Source
+    from edge.drivers.ds18b20 import W1_ROOT, DS18B20Config, DS18B20Source
 
     return DS18B20Source(
         _expect(sensor, DS18B20Config),
@@ -298,24 +383,25 @@ def _ds18b20(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
 
 
 def _door(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.door import DoorSource
+    from edge.drivers.door import DoorConfig, DoorSource
 
     return DoorSource(_expect(sensor, DoorConfig), pin_factory=context.pin_factory)
 
 
 def _alarm(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.alarm import LocalAlarm
+    from edge.drivers.alarm import AlarmConfig, LocalAlarm
 
     return LocalAlarm(_expect(sensor, AlarmConfig), pin_factory=context.pin_factory)
 
 
 def _waste_station(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.waste.station import WasteStation
+    from edge.waste.station import WasteStation, WasteStationConfig
 
     return WasteStation(_expect(sensor, WasteStationConfig), pin_factory=context.pin_factory)
 
 
 def _people_counter(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
+    from edge.camera.config import PeopleCounterConfig
     from edge.camera.source import PeopleCounterSource
 
     return PeopleCounterSource(
@@ -339,12 +425,12 @@ def build_sources(config: EdgeConfig, context: BuildContext) -> list[ReadingSour
     """Build every configured sensor's source; close those built if one fails."""
     sources: list[ReadingSource] = []
     # The alarm is built first so every probe can feed it directly, network or not.
-    ordered = sorted(config.sensors, key=lambda s: not isinstance(s, AlarmConfig))
+    ordered = sorted(config.sensors, key=lambda s: s.type != "alarm")
     try:
         for sensor in ordered:
             source = SOURCE_BUILDERS[sensor.type](sensor, context)
             sources.append(source)
-            if isinstance(sensor, AlarmConfig):
+            if sensor.type == "alarm":
                 context = replace(context, temperature_observer=getattr(source, "observe", None))
     except BaseException:
         for source in sources:

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from edge.config import (
+    SENSOR_MODELS,
     SOURCE_BUILDERS,
     BuildContext,
     ConfigError,
@@ -16,6 +18,7 @@ from edge.config import (
     SensorConfig,
     build_sources,
     load_config,
+    sensor_model,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,10 +70,30 @@ def test_example_builds_its_sources(tmp_path: Path) -> None:
     assert [s.name for s in sources] == ["fridge-1", "fridge-2", "freezer-1"]
 
 
-def test_every_sensor_type_has_a_builder() -> None:
-    (union, _) = typing.get_args(SensorConfig)
-    types = {typing.get_args(m.model_fields["type"].annotation)[0] for m in typing.get_args(union)}
-    assert types == set(SOURCE_BUILDERS)
+def test_every_sensor_type_has_a_model_of_its_own_tag_and_a_builder() -> None:
+    assert list(SENSOR_MODELS) == list(SOURCE_BUILDERS)
+    for kind in SENSOR_MODELS:
+        assert typing.get_args(sensor_model(kind).model_fields["type"].annotation) == (kind,)
+
+
+def test_a_sensor_entry_is_validated_by_its_own_type_s_model(tmp_path: Path) -> None:
+    second = "  - {type: simulated-waste-bin, name: bin-1, category: prep}\n"
+    text = GOOD.format(state=tmp_path) + second
+    config = load_config(write(tmp_path, text), env={})
+    assert [type(s).__name__ for s in config.sensors] == [
+        "SimulatedColdUnitConfig",
+        "SimulatedWasteBinConfig",
+    ]
+    same = EdgeConfig.model_validate(config.model_dump())
+    assert same == config
+    bin_config = config.sensors[1]
+    assert TypeAdapter[SensorConfig](SensorConfig).validate_python(bin_config) is bin_config
+
+
+def test_the_json_schema_still_lists_every_sensor_type() -> None:
+    items = EdgeConfig.model_json_schema()["properties"]["sensors"]["items"]
+    assert items["discriminator"]["propertyName"] == "type"
+    assert set(items["discriminator"]["mapping"]) == set(SENSOR_MODELS)
 
 
 def test_environment_overrides_the_broker(tmp_path: Path) -> None:
