@@ -1,11 +1,20 @@
 """Edge agent benchmark: memory and CPU per reading of a fridge node, and outbox replay rate.
 
-    python bench/edge_agent.py            # 60 s live run + a 24-hour backlog replay
-    python bench/edge_agent.py --quick    # 15 s live run + a 1-hour backlog
+    python bench/edge_agent.py                # 60 s live run + a 24-hour backlog replay
+    python bench/edge_agent.py --quick        # 15 s live run + a 1-hour backlog
+    python bench/edge_agent.py --live-only --runs 3                        # memory, CPU
+    python bench/edge_agent.py --live-only --interval 30 --seconds 300     # usual interval
+    python bench/edge_agent.py --live-only --node fridge                   # doors, alarm
+    python bench/edge_agent.py --live-only --tree ../other-checkout        # another tree
 
 Live: one agent process with 8 DS18B20 probes (the real driver, on a temporary 1-Wire
-sysfs tree) read once a second each, publishing to a private Mosquitto; its peak
-resident memory (VmHWM) and CPU time per reading (after a 5 s warm-up) come from /proc.
+sysfs tree) read every `--interval` seconds (1 by default), publishing to a private
+Mosquitto; its peak resident memory (VmHWM) and CPU time per reading (after a 5 s
+warm-up) come from /proc. `--node fridge` runs the example fridge node instead: 3
+probes, 3 door switches and the local alarm, its pins on gpiozero's MockFactory.
+`--runs` starts a fresh agent for each run; the load average is printed with each.
+`--tree` runs the agent of another checkout (e.g. a `git worktree` of an older commit)
+with this harness, so before and after can be interleaved.
 Replay: an outbox
 holding a 24-hour backlog of those 8 probes (691,200 readings) drains to the broker
 at the default rate (20 messages/s of 500 readings) and at the highest allowed
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +34,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -47,13 +58,30 @@ AGENT = textwrap.dedent(
     from edge.config import BuildContext, load_config
     from edge.drivers import utc_now
     config = load_config(sys.argv[1])
+    pins = None
+    if sys.argv[3] == "mock":  # only a node with pins loads gpiozero, as on a Pi
+        from gpiozero.pins.mock import MockFactory
+        pins = MockFactory()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     context = BuildContext(site=config.site, device=config.device, clock=utc_now,
-                           w1_root=Path(sys.argv[2]))
+                           w1_root=Path(sys.argv[2]), pin_factory=pins)
     run_device(config, config.mqtt_settings(), context, stop)
     """
 )
+FRIDGE_NODE = """\
+  - {type: door, sensor: probe-0, pin: 17}
+  - {type: door, sensor: probe-1, pin: 27}
+  - {type: door, sensor: probe-2, pin: 22}
+  - type: alarm
+    buzzer_pin: 23
+    led_pin: 24
+    silence_pin: 25
+    units:
+      - {sensor: probe-0, min_c: 0, max_c: 8}
+      - {sensor: probe-1, min_c: 0, max_c: 8}
+      - {sensor: probe-2, min_c: -30, max_c: -12}
+"""
 
 
 class Counter:
@@ -97,47 +125,68 @@ def _proc(pid: int) -> tuple[float, int]:
     return cpu, hwm
 
 
-def _config(path: Path, site: str, port: int, state: Path, rate: float) -> None:
+class Node:
+    """What the live agent reads: 8 probes, or the fridge node; where its code is."""
+
+    def __init__(self, name: str, interval_s: float, tree: Path) -> None:
+        self.name, self.interval_s, self.tree = name, interval_s, tree
+
+
+def _config(path: Path, site: str, port: int, state: Path, rate: float, node: Node) -> None:
+    probes = PROBES if node.name == "probes" else 3
     sensors = "\n".join(
-        f"  - {{type: ds18b20, sensor: probe-{n}, address: 28-00000000000{n}, interval_s: 1}}"
-        for n in range(PROBES)
+        f"  - {{type: ds18b20, sensor: probe-{n}, address: 28-00000000000{n}, "
+        f"interval_s: {node.interval_s:g}}}"
+        for n in range(probes)
     )
+    extra = FRIDGE_NODE if node.name == "fridge" else ""
     path.write_text(
         f"site: {site}\ndevice: cold-room\nmqtt_url: mqtt://127.0.0.1:{port}\n"
         f"state_dir: {state}\nreplay_messages_per_s: {rate}\n"
         # a day of 8 probes at 1/s is 691,200 readings: more than the default 500,000
-        f"outbox_max_readings: 1000000\nsensors:\n{sensors}\n",
+        f"outbox_max_readings: 1000000\nsensors:\n{sensors}\n{extra}",
         encoding="utf-8",
     )
 
 
-def _start_agent(work: Path, site: str, port: int, rate: float) -> subprocess.Popen[bytes]:
+def _start_agent(
+    work: Path, site: str, port: int, rate: float, node: Node
+) -> subprocess.Popen[bytes]:
     w1 = work / "w1"
     for n in range(PROBES):
         (w1 / f"28-00000000000{n}").mkdir(parents=True, exist_ok=True)
         (w1 / f"28-00000000000{n}" / "w1_slave").write_text(W1_TEXT, encoding="ascii")
     config = work / f"{site}.yaml"
-    _config(config, site, port, work / site, rate)
+    _config(config, site, port, work / site, rate, node)
+    pins = "mock" if node.name == "fridge" else "none"
     return subprocess.Popen(
-        [sys.executable, "-c", AGENT, str(config), str(w1)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-c", AGENT, str(config), str(w1), pins],
+        cwd=node.tree,
+        env={**os.environ, "PYTHONPATH": str(node.tree)},
     )
 
 
-def live(work: Path, port: int, seconds: float) -> dict[str, float]:
-    """Run the agent for `seconds`; return readings, CPU µs per reading and peak RSS."""
-    counter = Counter(port, "bench-live")
-    agent = _start_agent(work, "bench-live", port, 20)
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def live(work: Path, port: int, seconds: float, node: Node, run: int) -> dict[str, Any]:
+    """Run the agent for `seconds`; return readings, CPU per reading, peak RSS and load."""
+    site = f"bench-live-{run}"
+    counter = Counter(port, site)
+    load_before = _load()
+    agent = _start_agent(work, site, port, 20, node)
     try:
         time.sleep(WARM_UP_S)  # start-up (imports, connecting) is not per-reading cost
         cpu_before, _ = _proc(agent.pid)
         readings_before = counter.readings
-        deadline = time.monotonic() + seconds
+        started = time.monotonic()
+        deadline = started + seconds
         while time.monotonic() < deadline:
-            time.sleep(5)
-            print(f"  live: {counter.readings} readings so far", flush=True)
+            time.sleep(min(5.0, max(deadline - time.monotonic(), 0.0)))
+            print(f"  live {run}: {counter.readings} readings so far", flush=True)
         cpu, hwm = _proc(agent.pid)
+        elapsed = time.monotonic() - started
         readings = counter.readings - readings_before
     finally:
         agent.terminate()
@@ -146,11 +195,15 @@ def live(work: Path, port: int, seconds: float) -> dict[str, float]:
     return {
         "readings": readings,
         "cpu_us_per_reading": (cpu - cpu_before) * 1e6 / max(readings, 1),
+        "cpu_share": (cpu - cpu_before) / elapsed,
         "peak_rss_mb": hwm / 1024,
+        "load": f"{load_before} → {_load()}",
     }
 
 
-def replay(work: Path, port: int, hours: float, rate: float, label: str) -> dict[str, float]:
+def replay(
+    work: Path, port: int, hours: float, rate: float, label: str, node: Node
+) -> dict[str, float]:
     """Fill an outbox with `hours` of 8 probes' readings, then time the drain."""
     site = f"bench-replay-{label}"
     state = work / site
@@ -168,7 +221,7 @@ def replay(work: Path, port: int, hours: float, rate: float, label: str) -> dict
     outbox.close()
     print(f"  replay {label}: outbox holds {total} readings", flush=True)
     counter = Counter(port, site, before=start + timedelta(hours=hours))
-    agent = _start_agent(work, site, port, rate)
+    agent = _start_agent(work, site, port, rate, node)
     started = time.monotonic()
     try:
         while counter.readings < total and time.monotonic() - started < 1800:
@@ -182,37 +235,73 @@ def replay(work: Path, port: int, hours: float, rate: float, label: str) -> dict
     return {"readings": counter.readings, "seconds": elapsed, "per_s": counter.readings / elapsed}
 
 
-def main() -> int:
-    """Run the benchmark and print a markdown table."""
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run for a smoke test")
-    args = parser.parse_args()
-    seconds, hours = (15.0, 1.0) if args.quick else (60.0, 24.0)
+    parser.add_argument("--live-only", action="store_true", help="skip the backlog replays")
+    parser.add_argument("--runs", type=int, default=1, help="live runs, a fresh agent each")
+    parser.add_argument("--seconds", type=float, help="length of a live run (60; 15 quick)")
+    parser.add_argument("--interval", type=float, default=1.0, help="probe interval (s)")
+    parser.add_argument(
+        "--node", choices=("probes", "fridge"), default="probes", help="what the agent reads"
+    )
+    parser.add_argument("--tree", type=Path, default=ROOT, help="checkout whose agent runs")
+    return parser.parse_args()
+
+
+def _print_live(runs: list[dict[str, Any]], seconds: float, node: Node) -> None:
+    what = (
+        f"{PROBES} probes every {node.interval_s:g} s"
+        if node.name == "probes"
+        else f"fridge node: 3 probes every {node.interval_s:g} s, 3 doors, alarm"
+    )
+    print(f"\nagent: {node.tree}; {what}; {seconds:.0f} s a run\n")
+    print("| run | readings | CPU per reading | agent CPU | peak RSS (VmHWM) | load average |")
+    print("|---|---|---|---|---|---|")
+    for n, run in enumerate(runs, 1):
+        print(
+            f"| {n} | {run['readings']} | {run['cpu_us_per_reading']:,.0f} µs "
+            f"| {run['cpu_share']:.2%} of a core | {run['peak_rss_mb']:.1f} MB | {run['load']} |"
+        )
+    if len(runs) > 1:
+        for key, unit in (("cpu_us_per_reading", "µs"), ("peak_rss_mb", "MB")):
+            values = [run[key] for run in runs]
+            print(
+                f"{key}: median {statistics.median(values):,.1f} {unit}, "
+                f"range {min(values):,.1f}-{max(values):,.1f}"
+            )
+
+
+def main() -> int:
+    """Run the benchmark and print markdown tables."""
+    args = _arguments()
+    seconds = args.seconds or (15.0 if args.quick else 60.0)
+    hours = 1.0 if args.quick else 24.0
+    node = Node(args.node, args.interval, args.tree.resolve())
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = Path(tmp)
         broker = LocalMosquitto(work / "mosquitto")
         broker.start()
         try:
-            result = live(work, broker.port, seconds)
-            default = replay(work, broker.port, hours, 20, "default")
-            fastest = replay(work, broker.port, hours, 1000, "max")
+            runs = [live(work, broker.port, seconds, node, n) for n in range(1, args.runs + 1)]
+            if not args.live_only:
+                probes = Node("probes", 1.0, node.tree)
+                default = replay(work, broker.port, hours, 20, "default", probes)
+                fastest = replay(work, broker.port, hours, 1000, "max", probes)
         finally:
             broker.stop()
-    print()
-    print("| measure | value |")
+    _print_live(runs, seconds, node)
+    if args.live_only:
+        return 0
+    print("\n| replay | value |")
     print("|---|---|")
-    print(f"| live readings in {seconds:.0f} s (8 probes at 1/s) | {result['readings']:.0f} |")
-    print(f"| agent CPU per reading | {result['cpu_us_per_reading']:.0f} µs |")
-    print(f"| agent peak resident memory | {result['peak_rss_mb']:.1f} MB |")
     for name, run in (("20 msg/s (default)", default), ("1,000 msg/s", fastest)):
         print(
-            f"| replay of {hours:.0f} h backlog, {name} | {run['readings']:.0f} readings in "
+            f"| {hours:.0f} h backlog, {name} | {run['readings']:.0f} readings in "
             f"{run['seconds']:.1f} s = {run['per_s']:,.0f} readings/s |"
         )
-    lost = (default["readings"] < int(hours * 3600) * PROBES) or (
-        fastest["readings"] < int(hours * 3600) * PROBES
-    )
-    return 1 if lost else 0
+    total = int(hours * 3600) * PROBES
+    return 1 if default["readings"] < total or fastest["readings"] < total else 0
 
 
 if __name__ == "__main__":
