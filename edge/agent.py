@@ -13,6 +13,9 @@ Order of work, every tick of the loop:
    `MAX_IN_FLIGHT` awaiting PUBACK;
 4. every `status_interval_s`, publish the retained health status.
 
+Between rounds the loop sleeps until the next of these is due (at most `IDLE_NAP_S`),
+`TICK_S` while something waits to be sent; a broker's answer or a pushed config wakes it.
+
 A config the hub pushes (retained on the device's config topic) is queued by the
 link's thread and applied at the start of the next round: its dish goes to every
 source that tags its readings with one (`BinTagging`, the waste stations), and each
@@ -66,7 +69,10 @@ logger = logging.getLogger(__name__)
 LIVE_LIMIT = MAX_IN_FLIGHT
 """Up to this many waiting readings go one a message; more is a backlog, sent in batches."""
 TICK_S = 0.05
-"""Longest nap of the loop when nothing wakes it."""
+"""The loop's nap while something waits to be sent or kept (the replay's pace needs it)."""
+IDLE_NAP_S = 1.0
+"""Its longest nap otherwise, when no poll, status or forgetting is due sooner: a broker
+that came back is noticed within it. Answers and pushed configs wake it at once."""
 MAX_UNSAVED = 10_000
 """Readings held in memory while the outbox cannot write (disk full), oldest dropped."""
 RETRY_MAX_S = 60.0
@@ -189,7 +195,22 @@ class Agent:
             except Exception:  # the thread's top level: log and keep going
                 logger.exception("%s/%s: agent step failed", self.config.site, self.config.device)
             heartbeat()
-            self._wake.wait(TICK_S)
+            self._wake.wait(self._nap(self._monotonic()))
+
+    def _nap(self, now: float) -> float:
+        """How long the loop may sleep: until the next poll, status or forgetting is due.
+
+        A probe node read every 30 s so wakes about once a second, not 20 times; while
+        readings wait to be kept or sent, or a publish to be retried, it naps `TICK_S`.
+        """
+        if self._unsaved or any(o.mid is None for o in self.outgoing.values()):
+            return TICK_S
+        if self.outbox.pending() and self.link.is_connected():
+            return TICK_S
+        due = min([*self._due, self._next_status, now + IDLE_NAP_S])
+        if self._acked_at:
+            due = min(due, self._next_forget)
+        return min(max(due - now, 0.0), IDLE_NAP_S)
 
     def deliver(self, delivery: Delivery) -> None:
         """Take the broker's answer to a publish (called from the link's thread)."""

@@ -296,6 +296,46 @@ def test_run_polls_until_stopped(tmp_path: Path) -> None:
     assert not thread.is_alive()
 
 
+def run_for(agent: Agent, seconds: float, link: FakeLink) -> int:
+    """Run the agent's loop for a while, connected; return how many rounds it went."""
+    rounds = 0
+
+    def count() -> None:
+        nonlocal rounds
+        rounds += 1
+
+    stop = threading.Event()
+    link.connected = True
+    thread = threading.Thread(target=agent.run, args=(stop, count))
+    thread.start()
+    stop.wait(seconds)
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    return rounds
+
+
+def test_an_idle_loop_naps_until_something_is_due(tmp_path: Path) -> None:
+    """A node read every 30 s wakes about once a second, not every TICK_S."""
+    link = FakeLink()
+    slow = CountingProbe(interval_s=30.0)
+    agent = Agent(make_config(tmp_path), [slow], Outbox(tmp_path / "outbox.sqlite3"), link)
+    rounds = run_for(agent, 2.5, link)
+    assert slow.count == 1  # read at the start, not due again
+    assert len(link.telemetry()) == 1  # and sent at once
+    assert rounds <= 6, f"{rounds} rounds in 2.5 s: the loop does not nap"
+
+
+def test_a_fast_source_is_still_polled_on_time(tmp_path: Path) -> None:
+    link = FakeLink()
+    fast = CountingProbe(interval_s=0.2)
+    slow = CountingProbe(name="fridge-2", interval_s=30.0)
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    rounds = run_for(Agent(make_config(tmp_path), [slow, fast], outbox, link), 2.0, link)
+    assert 8 <= fast.count <= 12, f"polled {fast.count} times in 2 s at 0.2 s"
+    assert rounds < 40  # no more than the polls and their sends need
+
+
 def test_health_readers(tmp_path: Path) -> None:
     zone = tmp_path / "temp"
     zone.write_text("48312\n")
