@@ -119,9 +119,9 @@ class RuleBook:
         self._policy_of = policy_of
         self._tz = tz
         self._watches: dict[AlertKey, Watch] = {}
-        # The saved form, in the order of `_watches`: each key's fields when last saved,
-        # its JSON name and its entry's text; `_changed`: keys whose watch may differ now.
-        self._saved: dict[AlertKey, tuple[_Fields, str, str]] = {}
+        # The saved form, in the order of `_watches`: each key's fields when last saved
+        # and its entry's text; `_changed`: keys whose watch may differ now.
+        self._saved: dict[AlertKey, tuple[_Fields, str]] = {}
         self._changed: dict[AlertKey, None] = {}
         # Not saved: each run hears the broker from its own start (None: not yet).
         self._heard_from: datetime | None = _HEARD_ALL_ALONG
@@ -391,14 +391,11 @@ class RuleBook:
         """`json.dumps(state())`, the text made again only for the watches changed since."""
         for key in self._changed:
             watch = self._watches[key]
-            fields = _fields(watch)
             saved = self._saved.get(key)
-            if saved is None:
+            if saved is None or saved[0] != _fields(watch):
                 self._saved[key] = _entry(key, watch)
-            elif saved[0] != fields:
-                self._saved[key] = (fields, saved[1], f"{saved[1]}: {_encode(_json_ready(watch))}")
         self._changed.clear()
-        return "{" + ", ".join(saved[2] for saved in self._saved.values()) + "}"
+        return "{" + ", ".join(entry for _, entry in self._saved.values()) + "}"
 
     def restore(self, state: dict[str, dict[str, Any]]) -> None:
         """Take back what `state()` gave, after a restart; silence waits for `listening()`.
@@ -434,10 +431,9 @@ def _json_ready(watch: Watch) -> dict[str, Any]:
 _encode = json.JSONEncoder().encode  # json.dumps with its defaults, less its argument checks
 
 
-def _entry(key: AlertKey, watch: Watch) -> tuple[_Fields, str, str]:
-    """A key's saved form: its watch's fields, its JSON name, its entry in `state_json()`."""
-    name = _encode(key.text())
-    return _fields(watch), name, f"{name}: {_encode(_json_ready(watch))}"
+def _entry(key: AlertKey, watch: Watch) -> tuple[_Fields, str]:
+    """A key's saved form: its watch's fields and its entry in `state_json()`."""
+    return _fields(watch), f"{_encode(key.text())}: {_encode(_json_ready(watch))}"
 
 
 def _iso(moment: datetime | None) -> str | None:

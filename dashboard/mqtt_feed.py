@@ -147,7 +147,7 @@ class BrokerFeed:
             broker_url=settings.url(),
             role="dashboard",
         )
-        self.connected = threading.Event()
+        self.connected = self._source.subscribed
         """Set while the feed is connected and the broker has granted its subscriptions."""
         self._publisher = ConfigPublisher(settings, f"{client_id}-config")
         self._thread = threading.Thread(target=self._run, name="broker-feed", daemon=True)
@@ -177,7 +177,6 @@ class BrokerFeed:
                 try:
                     began = time.monotonic()
                     batch = self._source.collect(IDLE_WAIT_S)
-                    self._note_connection()
                     self._pass_on(batch)
                     if batch:  # let the next batch gather in the socket
                         self._stop.wait(began + self._read_every_s - time.monotonic())
@@ -186,17 +185,6 @@ class BrokerFeed:
                     self._stop.wait(1.0)
         finally:
             self._source.close()
-            self.connected.clear()
-
-    def _note_connection(self) -> None:
-        """Set or clear `connected` as the session stands after a read."""
-        up = self._session.connected and self._session.subscribed
-        if up != self.connected.is_set():
-            if up:
-                self.connected.set()
-                logger.info("dashboard watching %s", self._settings.url())
-            else:
-                self.connected.clear()
 
     def _pass_on(self, batch: list[Inbound]) -> None:
         """Parse a batch's messages in order and pass on the valid ones."""

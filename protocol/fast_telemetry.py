@@ -33,7 +33,6 @@ from protocol.topics import DeviceTopic, is_slug
 
 _AGENT_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 _ONE_MS = timedelta(milliseconds=1)
-_SLUG_MAX = 63  # SLUG_PATTERN's longest
 _CATEGORIES = frozenset(c.value for c in WasteCategory)
 _NUMBER = (int, float)
 _CACHE_MAX = 4096
@@ -85,14 +84,9 @@ def _agent_ts_ms(value: Any) -> int | None:
     return second + millis
 
 
-@lru_cache(maxsize=_CACHE_MAX)
-def _cached_slug(value: str) -> bool:
-    return is_slug(value)
-
-
 def _slug(value: Any) -> TypeGuard[str]:
-    # Only slug-sized strings reach the cache: a hostile 256 KiB "sensor" must not stay.
-    return type(value) is str and len(value) <= _SLUG_MAX and _cached_slug(value)
+    # Checked only when a series head is not remembered yet: the heads are the cache.
+    return type(value) is str and is_slug(value)
 
 
 def _make_head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
