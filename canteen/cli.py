@@ -100,8 +100,13 @@ def _demo(args: argparse.Namespace, stop: threading.Event) -> None:
     run_demo(options, stop)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Describe every subcommand and its options."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Describe the subcommands and their options: all of them, or enough for `command`.
+
+    The commands of `COMMAND_MODULES` are added unless `command` is one of the built-in
+    ones above them, so that `canteen edge` on a Pi loads the agent and nothing else
+    (not the waste scale's, the broker's or the dashboard users' commands).
+    """
     parser = argparse.ArgumentParser(prog="canteen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--state-dir", type=Path, default=Path("var/demo"), help="demo data")
     demo.set_defaults(run=_demo)
 
+    if command in sub.choices:
+        return parser
     for module in COMMAND_MODULES:
         try:
             register = importlib.import_module(module).register
@@ -159,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    args = build_parser(command).parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
