@@ -57,6 +57,11 @@ AGENT = textwrap.dedent(
     from edge.app import run_device
     from edge.config import BuildContext, load_config
     from edge.drivers import utc_now
+    from canteen.cli import build_parser
+    try:  # load what `canteen edge` loads before it runs the agent
+        build_parser("edge")
+    except TypeError:  # a tree from before build_parser(command)
+        build_parser()
     config = load_config(sys.argv[1])
     pins = None
     if sys.argv[3] == "mock":  # only a node with pins loads gpiozero, as on a Pi
@@ -147,6 +152,16 @@ def _config(path: Path, site: str, port: int, state: Path, rate: float, node: No
         f"outbox_max_readings: 1000000\nsensors:\n{sensors}\n{extra}",
         encoding="utf-8",
     )
+
+
+def _compile(tree: Path) -> None:
+    """Byte-compile the agent's packages, as `pip install .[edge]` does on a Pi.
+
+    Otherwise each start compiles them from source (this environment may forbid writing
+    bytecode), which a Pi's agent never does, and which costs memory.
+    """
+    packages = [str(tree / name) for name in ("canteen", "edge", "protocol")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
 
 
 def _start_agent(
@@ -278,6 +293,7 @@ def main() -> int:
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     hours = 1.0 if args.quick else 24.0
     node = Node(args.node, args.interval, args.tree.resolve())
+    _compile(node.tree)
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = Path(tmp)
         broker = LocalMosquitto(work / "mosquitto")
