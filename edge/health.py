@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,8 @@ def run_timedatectl(args: Sequence[str]) -> str | None:
     program = shutil.which("timedatectl")
     if program is None:
         return None
+    import subprocess  # only here: where systemd-timesyncd's marker exists it is never needed
+
     try:
         done = subprocess.run(  # noqa: S603  (fixed program and arguments, no shell)
             [program, *args], capture_output=True, text=True, timeout=5, check=False
