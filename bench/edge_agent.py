@@ -55,7 +55,8 @@ AGENT = textwrap.dedent(
     import signal, sys, threading
     from pathlib import Path
     from edge.app import run_device
-    from edge.config import BuildContext, load_config
+    from edge.build import BuildContext
+    from edge.config import load_config
     from edge.drivers import utc_now
     from canteen.cli import build_parser
     try:  # load what `canteen edge` loads before it runs the agent

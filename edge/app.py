@@ -16,7 +16,8 @@ from types import FrameType
 
 from canteen.settings import MqttSettings
 from edge.agent import Agent, utc_now
-from edge.config import BuildContext, ConfigError, EdgeConfig, build_sources, load_config
+from edge.build import BuildContext, build_sources
+from edge.config import ConfigError, EdgeConfig, load_config
 from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox, OutboxError
 from edge.sources import ReadingSource

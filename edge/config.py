@@ -2,10 +2,9 @@
 
 Loaded from one YAML file per device (see firmware_config/README.md). A sensor type
 is one member of the `SensorConfig` union, one row in `SENSOR_MODELS` (where its model
-lives) and one in `SOURCE_BUILDERS` (how its source is built). A sensor entry is
-validated by its own type's model, imported when a file first names that type, and
-builders import their driver only when called: an agent loads the modules of the sensor
-types it has and no others (never OpenCV, GPIO or serial libraries it does not use).
+lives) and one in `edge.build.SOURCE_BUILDERS` (how its source is built). A sensor entry
+is validated by its own type's model, imported when a file first names that type: an
+agent loads the modules of the sensor types it has and no others.
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ from __future__ import annotations
 import importlib
 import operator
 import os
-import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from datetime import datetime
 from functools import reduce
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 from urllib.parse import urlsplit
 
 import yaml
@@ -38,7 +35,6 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticKnownError, core_schema
 
 from canteen.settings import MqttSettings, SettingsError
-from edge.sources import ReadingSource
 from protocol import DEFAULT_ROOT, REPLAY_BATCH, is_slug
 
 if TYPE_CHECKING:
@@ -46,6 +42,11 @@ if TYPE_CHECKING:
     from edge.drivers.alarm import AlarmConfig
     from edge.drivers.door import DoorConfig
     from edge.drivers.ds18b20 import DS18B20Config
+    from edge.simulation.configs import (
+        SimulatedColdUnitConfig,
+        SimulatedDiningRoomConfig,
+        SimulatedWasteBinConfig,
+    )
     from edge.waste.station import WasteStationConfig
 
 Clock = Callable[[], datetime]
@@ -74,83 +75,15 @@ def _slug(value: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 
 
-class _Sensor(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Slug = Field(
-        title="Sensor name",
-        description="The sensor's slug in every reading, unique on this device (e.g. fridge-1).",
-    )
-
-
-class SimulatedColdUnitConfig(_Sensor):
-    """A simulated fridge or freezer: temperature probe plus door switch, same name."""
-
-    type: Literal["simulated-cold-unit"] = Field(title="Sensor type", description="Simulated.")
-    unit: Literal["fridge", "freezer"] = Field(
-        "fridge", title="Unit", description="A fridge holds near 3 °C, a freezer near -18 °C."
-    )
-    interval_s: float = Field(
-        30.0,
-        ge=0.01,
-        le=3600,
-        title="Temperature interval (s)",
-        description="Seconds of kitchen time between temperature readings.",
-    )
-    door_report_s: float = Field(
-        300.0,
-        ge=0.01,
-        le=3600,
-        title="Door report interval (s)",
-        description="The door is reported on every change and at least this often.",
-    )
-
-
-class SimulatedWasteBinConfig(_Sensor):
-    """A simulated bin on the waste station's scale."""
-
-    type: Literal["simulated-waste-bin"] = Field(title="Sensor type", description="Simulated.")
-    category: Literal["plate", "prep"] = Field(
-        title="Bin",
-        description="plate: diners' leftovers after meals; prep: kitchen trimmings before "
-        "meals, with occasional spoilage and overproduction drops.",
-    )
-    interval_s: float = Field(
-        5.0,
-        ge=0.01,
-        le=3600,
-        title="Poll interval (s)",
-        description="Seconds of kitchen time between looks at the scale.",
-    )
-
-
-class SimulatedDiningRoomConfig(_Sensor):
-    """A simulated people counter at the dining-room door."""
-
-    type: Literal["simulated-dining-room"] = Field(title="Sensor type", description="Simulated.")
-    interval_s: float = Field(
-        60.0,
-        ge=0.01,
-        le=3600,
-        title="Count interval (s)",
-        description="Seconds of kitchen time between occupancy readings.",
-    )
-    diners: tuple[int, int, int] = Field(
-        (120, 250, 150),
-        title="Diners per meal",
-        description="People eating in at breakfast, lunch and dinner.",
-    )
-
-
 SENSOR_MODELS: dict[str, str] = {
     "ds18b20": "edge.drivers.ds18b20:DS18B20Config",
     "door": "edge.drivers.door:DoorConfig",
     "alarm": "edge.drivers.alarm:AlarmConfig",
     "waste_station": "edge.waste.station:WasteStationConfig",
     "people_counter": "edge.camera.config:PeopleCounterConfig",
-    "simulated-cold-unit": f"{__name__}:SimulatedColdUnitConfig",
-    "simulated-waste-bin": f"{__name__}:SimulatedWasteBinConfig",
-    "simulated-dining-room": f"{__name__}:SimulatedDiningRoomConfig",
+    "simulated-cold-unit": "edge.simulation.configs:SimulatedColdUnitConfig",
+    "simulated-waste-bin": "edge.simulation.configs:SimulatedWasteBinConfig",
+    "simulated-dining-room": "edge.simulation.configs:SimulatedDiningRoomConfig",
 }
 """Each sensor type's config model, as `module:class`, imported when first needed."""
 
@@ -207,7 +140,7 @@ class _ByType:
 
 
 if TYPE_CHECKING:
-    SensorConfig = (
+    SensorConfig: TypeAlias = (  # explicit: the simulated members import this module back
         DS18B20Config
         | DoorConfig
         | AlarmConfig
@@ -316,135 +249,12 @@ class EdgeConfig(BaseModel):
         return MqttSettings.from_url(self.mqtt_url, root=self.topic_root, ca_file=ca_file)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildContext:
-    """What a source builder may need besides its own config."""
-
-    site: str
-    device: str
-    clock: Clock
-    seed: int = 1
-    speed: float = 1.0
-    """Clock seconds per real second: 1 on a Pi, more in a fast simulation."""
-    tz: tzinfo | None = None
-    """The kitchen's time zone (meal hours); None means the system's."""
-    pin_factory: Any = None
-    """gpiozero pin factory; None lets gpiozero choose (lgpio on a Pi), tests pass MockFactory."""
-    w1_root: Path | None = None
-    """The 1-Wire devices folder; None means /sys/bus/w1/devices."""
-    temperature_observer: Callable[[Any], None] | None = None
-    """Sees every good probe reading at once: the local alarm, so it works offline."""
-
-    def random(self, sensor: str) -> random.Random:
-        """A generator seeded by the seed, site, device and sensor (reproducible)."""
-        return random.Random(f"{self.seed}/{self.site}/{self.device}/{sensor}")  # noqa: S311
-
-    def poll_interval(self, clock_seconds: float) -> float:
-        """Real seconds between polls for an interval in clock seconds."""
-        return max(clock_seconds / self.speed, 0.02)
-
-
-SourceBuilder = Callable[[SensorConfig, BuildContext], ReadingSource]
-_T = TypeVar("_T")
-
-
-def _expect(sensor: SensorConfig, kind: type[_T]) -> _T:
-    if not isinstance(sensor, kind):
-        raise TypeError(f"{sensor.type} builder got a {type(sensor).__name__}")
-    return sensor
-
-
-def _cold_unit(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.simulation.cold_units import ColdUnitSimulator
-
-    return ColdUnitSimulator.from_config(_expect(sensor, SimulatedColdUnitConfig), context)
-
-
-def _waste_bin(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.simulation.waste import WasteBinSimulator
-
-    return WasteBinSimulator.from_config(_expect(sensor, SimulatedWasteBinConfig), context)
-
-
-def _dining_room(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.simulation.dining import DiningRoomSimulator
-
-    return DiningRoomSimulator.from_config(_expect(sensor, SimulatedDiningRoomConfig), context)
-
-
-def _ds18b20(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.ds18b20 import W1_ROOT, DS18B20Config, DS18B20Source
-
-    return DS18B20Source(
-        _expect(sensor, DS18B20Config),
-        root=context.w1_root or W1_ROOT,
-        observer=context.temperature_observer,
-    )
-
-
-def _door(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.door import DoorConfig, DoorSource
-
-    return DoorSource(_expect(sensor, DoorConfig), pin_factory=context.pin_factory)
-
-
-def _alarm(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.drivers.alarm import AlarmConfig, LocalAlarm
-
-    return LocalAlarm(_expect(sensor, AlarmConfig), pin_factory=context.pin_factory)
-
-
-def _waste_station(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.waste.station import WasteStation, WasteStationConfig
-
-    return WasteStation(_expect(sensor, WasteStationConfig), pin_factory=context.pin_factory)
-
-
-def _people_counter(sensor: SensorConfig, context: BuildContext) -> ReadingSource:
-    from edge.camera.config import PeopleCounterConfig
-    from edge.camera.source import PeopleCounterSource
-
-    return PeopleCounterSource(
-        _expect(sensor, PeopleCounterConfig), tz=context.tz, now=context.clock()
-    )
-
-
-SOURCE_BUILDERS: dict[str, SourceBuilder] = {
-    "ds18b20": _ds18b20,
-    "door": _door,
-    "alarm": _alarm,
-    "waste_station": _waste_station,
-    "people_counter": _people_counter,
-    "simulated-cold-unit": _cold_unit,
-    "simulated-waste-bin": _waste_bin,
-    "simulated-dining-room": _dining_room,
-}
-
-
-def build_sources(config: EdgeConfig, context: BuildContext) -> list[ReadingSource]:
-    """Build every configured sensor's source; close those built if one fails."""
-    sources: list[ReadingSource] = []
-    # The alarm is built first so every probe can feed it directly, network or not.
-    ordered = sorted(config.sensors, key=lambda s: s.type != "alarm")
-    try:
-        for sensor in ordered:
-            source = SOURCE_BUILDERS[sensor.type](sensor, context)
-            sources.append(source)
-            if sensor.type == "alarm":
-                context = replace(context, temperature_observer=getattr(source, "observe", None))
-    except BaseException:
-        for source in sources:
-            source.close()
-        raise
-    return sources
-
-
 _FIXES = {
     "missing": "add it",
     "extra_forbidden": "remove it or correct its spelling (firmware_config/README.md lists "
     "the settings)",
-    "union_tag_invalid": f"use one of: {', '.join(SOURCE_BUILDERS)}",
-    "union_tag_not_found": f"add a type: one of {', '.join(SOURCE_BUILDERS)}",
+    "union_tag_invalid": f"use one of: {', '.join(SENSOR_MODELS)}",
+    "union_tag_not_found": f"add a type: one of {', '.join(SENSOR_MODELS)}",
 }
 
 
@@ -453,7 +263,7 @@ def describe_errors(err: ValidationError) -> str:
     lines = []
     for item in err.errors(include_url=False, include_input=False):
         # A sensor's location carries its type tag (sensors.1.simulated-cold-unit.name).
-        where = ".".join(str(p) for p in item["loc"] if p not in SOURCE_BUILDERS)
+        where = ".".join(str(p) for p in item["loc"] if p not in SENSOR_MODELS)
         message = item["msg"].removeprefix("Value error, ")
         fix = _FIXES.get(item["type"])
         lines.append(f"  {where or '(whole file)'}: {message}" + (f" - {fix}" if fix else ""))

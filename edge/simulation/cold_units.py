@@ -14,7 +14,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from edge.config import BuildContext, Clock, SimulatedColdUnitConfig
+from edge.build import BuildContext
+from edge.config import Clock
+from edge.simulation.configs import SimulatedColdUnitConfig
 from edge.simulation.timeline import EPOCH, SERVICE_HOURS, at_local_hour, first_tick, local_hour
 from protocol import DoorReading, Reading, TemperatureReading
 

@@ -14,7 +14,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from edge.config import BuildContext, Clock, SimulatedDiningRoomConfig
+from edge.build import BuildContext
+from edge.config import Clock
+from edge.simulation.configs import SimulatedDiningRoomConfig
 from edge.simulation.timeline import first_tick, local_hour, normal_mass, poisson
 from protocol import OccupancyReading, Reading
 

@@ -12,7 +12,8 @@ from datetime import datetime, tzinfo
 
 from pydantic import TypeAdapter
 
-from edge.config import SOURCE_BUILDERS, BuildContext, SensorConfig
+from edge.build import SOURCE_BUILDERS, BuildContext
+from edge.config import SensorConfig
 from edge.simulation.kitchen import DEVICES
 from protocol import Reading
 

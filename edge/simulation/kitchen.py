@@ -16,7 +16,8 @@ from typing import Any
 
 from canteen.settings import MqttSettings
 from edge.app import run_device
-from edge.config import BuildContext, EdgeConfig
+from edge.build import BuildContext
+from edge.config import EdgeConfig
 from edge.simulation.clock import SimClock, default_start
 
 logger = logging.getLogger(__name__)

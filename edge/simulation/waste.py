@@ -14,7 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from edge.config import BuildContext, Clock, SimulatedWasteBinConfig
+from edge.build import BuildContext
+from edge.config import Clock
+from edge.simulation.configs import SimulatedWasteBinConfig
 from edge.simulation.timeline import BREAKFAST, DINNER, LUNCH, MEALS, Meal, at_local_hour
 from protocol import Reading, WasteCategory, WasteReading
 

@@ -29,7 +29,8 @@ AGENT = """
 import json, sys, threading
 from pathlib import Path
 from edge.app import OUTBOX_FILE, run_device
-from edge.config import BuildContext, load_config
+from edge.build import BuildContext
+from edge.config import load_config
 from edge.drivers import utc_now
 from edge.outbox import Outbox
 

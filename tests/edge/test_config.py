@@ -9,14 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from edge.build import SOURCE_BUILDERS, BuildContext, build_sources
 from edge.config import (
     SENSOR_MODELS,
-    SOURCE_BUILDERS,
-    BuildContext,
     ConfigError,
     EdgeConfig,
     SensorConfig,
-    build_sources,
     load_config,
     sensor_model,
 )

@@ -9,9 +9,10 @@ from typing import Any
 import yaml
 
 from edge.agent import Agent
+from edge.build import BuildContext, build_sources
 from edge.clock_trust import ClockTrust
 from edge.cold.excursion import ExcursionCause
-from edge.config import BuildContext, EdgeConfig, build_sources
+from edge.config import EdgeConfig
 from edge.drivers.alarm import AlarmOutput, LocalAlarm
 from edge.outbox import Outbox
 from protocol import DoorReading, TemperatureReading

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from canteen.settings import MqttSettings
-from edge.config import BuildContext, build_sources
+from edge.build import BuildContext, build_sources
 from edge.simulation import DEVICES, SimClock, sites_for
 from edge.simulation.clock import default_start
 from edge.simulation.kitchen import device_configs
