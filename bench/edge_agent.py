@@ -6,6 +6,7 @@
     python bench/edge_agent.py --live-only --interval 30 --seconds 300     # usual interval
     python bench/edge_agent.py --live-only --node fridge                   # doors, alarm
     python bench/edge_agent.py --live-only --tree ../other-checkout        # another tree
+    python bench/edge_agent.py --live-only --pi-venv     # installed with only [edge], as on a Pi
 
 Live: one agent process with 8 DS18B20 probes (the real driver, on a temporary 1-Wire
 sysfs tree) read every `--interval` seconds (1 by default), publishing to a private
@@ -132,10 +133,16 @@ def _proc(pid: int) -> tuple[float, int]:
 
 
 class Node:
-    """What the live agent reads: 8 probes, or the fridge node; where its code is."""
+    """What the live agent reads: 8 probes, or the fridge node; where its code is.
 
-    def __init__(self, name: str, interval_s: float, tree: Path) -> None:
-        self.name, self.interval_s, self.tree = name, interval_s, tree
+    `python` is the interpreter of a virtual environment the tree is installed in (as on a
+    Pi); None runs the tree's source with this benchmark's own interpreter.
+    """
+
+    def __init__(
+        self, name: str, interval_s: float, tree: Path, python: Path | None = None
+    ) -> None:
+        self.name, self.interval_s, self.tree, self.python = name, interval_s, tree, python
 
 
 def _config(path: Path, site: str, port: int, state: Path, rate: float, node: Node) -> None:
@@ -165,6 +172,21 @@ def _compile(tree: Path) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
 
 
+def _pi_venv(tree: Path, work: Path) -> Path:
+    """A virtual environment with `tree` installed as a Pi has it: `pip install .[edge]`.
+
+    No hub, camera or test packages, and the project byte-compiled by pip, as
+    firmware_config/README.md installs it. Returns its interpreter.
+    """
+    venv = work / "pi-venv"
+    print(f"making a virtual environment with only {tree}[edge] in it...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "--quiet", "--progress-bar", "off"]
+    subprocess.run([*install, f"{tree}[edge]"], check=True)
+    return python
+
+
 def _start_agent(
     work: Path, site: str, port: int, rate: float, node: Node
 ) -> subprocess.Popen[bytes]:
@@ -175,6 +197,11 @@ def _start_agent(
     config = work / f"{site}.yaml"
     _config(config, site, port, work / site, rate, node)
     pins = "mock" if node.name == "fridge" else "none"
+    if node.python is not None:  # the installed package, not the tree's source
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        return subprocess.Popen(
+            [str(node.python), "-c", AGENT, str(config), str(w1), pins], cwd=work, env=env
+        )
     return subprocess.Popen(
         [sys.executable, "-c", AGENT, str(config), str(w1), pins],
         cwd=node.tree,
@@ -262,6 +289,11 @@ def _arguments() -> argparse.Namespace:
         "--node", choices=("probes", "fridge"), default="probes", help="what the agent reads"
     )
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout whose agent runs")
+    parser.add_argument(
+        "--pi-venv",
+        action="store_true",
+        help="run the agent installed with only the edge extra in a new venv, as on a Pi",
+    )
     return parser.parse_args()
 
 
@@ -271,7 +303,8 @@ def _print_live(runs: list[dict[str, Any]], seconds: float, node: Node) -> None:
         if node.name == "probes"
         else f"fridge node: 3 probes every {node.interval_s:g} s, 3 doors, alarm"
     )
-    print(f"\nagent: {node.tree}; {what}; {seconds:.0f} s a run\n")
+    where = " (installed with only the edge extra)" if node.python else ""
+    print(f"\nagent: {node.tree}{where}; {what}; {seconds:.0f} s a run\n")
     print("| run | readings | CPU per reading | agent CPU | peak RSS (VmHWM) | load average |")
     print("|---|---|---|---|---|---|")
     for n, run in enumerate(runs, 1):
@@ -297,12 +330,14 @@ def main() -> int:
     _compile(node.tree)
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = Path(tmp)
+        if args.pi_venv:
+            node.python = _pi_venv(node.tree, work)
         broker = LocalMosquitto(work / "mosquitto")
         broker.start()
         try:
             runs = [live(work, broker.port, seconds, node, n) for n in range(1, args.runs + 1)]
             if not args.live_only:
-                probes = Node("probes", 1.0, node.tree)
+                probes = Node("probes", 1.0, node.tree, node.python)
                 default = replay(work, broker.port, hours, 20, "default", probes)
                 fastest = replay(work, broker.port, hours, 1000, "max", probes)
         finally:
