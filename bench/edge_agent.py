@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def _pi_venv(tree: Path, work: Path) -> Path:
     python = venv / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "--quiet", "--progress-bar", "off"]
     subprocess.run([*install, f"{tree}[edge]"], check=True)
+    shutil.rmtree(tree / "build" / "lib", ignore_errors=True)  # setuptools' copy, in the tree
     return python
 
 
