@@ -31,8 +31,9 @@ from protocol.models import EPOCH, INT64_MAX, MAX_GRAMS_PER_DROP, WasteCategory
 from protocol.storage import KINDS, _escape_key, _escape_measurement
 from protocol.topics import DeviceTopic, is_slug
 
-_AGENT_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_AGENT_MINUTE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
 _ONE_MS = timedelta(milliseconds=1)
+_ONE_SECOND = timedelta(seconds=1)
 _CATEGORIES = frozenset(c.value for c in WasteCategory)
 _NUMBER = (int, float)
 _CACHE_MAX = 4096
@@ -47,41 +48,68 @@ class FastTelemetry(NamedTuple):
     lines: list[str]
 
 
-_MILLIS = {f"{n:03d}": n for n in range(1000)}
-_second_ms: dict[str, int] = {}
-"""Milliseconds since the epoch of each second seen ("2026-12-01T08:30:00"), valid ones only."""
+_MILLIS = {f".{n:03d}Z": f"{n:03d}" for n in range(1000)}
+"""The milliseconds of a timestamp's last five characters, ".000Z" to ".999Z" (ASCII only)."""
+_seconds: dict[str, str] = {}
+"""Each second seen ("2026-12-01T08:30:00"), valid ones only, as whole seconds since the epoch
+in decimal ("1764577800"): with the three digits of its milliseconds after it, a reading's
+time in ms as a line ends with it."""
 
 
-def _parse_second(second: str) -> int | None:
-    if _AGENT_SECOND.fullmatch(second) is None or second[17:19] > "59":
-        return None  # a leap second (":60"): Python's parser, and so the models, refuse it
+_SECOND_OF_MINUTE = {f":{n:02d}": n for n in range(60)}
+"""":00" to ":59" (no leap second ":60": Python's parser, and so the models, refuse it)."""
+_minutes: dict[str, int] = {}
+"""Seconds since the epoch of each minute seen ("2026-12-01T08:30"), valid ones only."""
+
+
+def _parse_minute(minute: str) -> int | None:
+    if _AGENT_MINUTE.fullmatch(minute) is None:
+        return None
     try:
-        ms = (datetime.fromisoformat(second + "+00:00") - EPOCH) // _ONE_MS
+        seconds = (datetime.fromisoformat(minute + ":00+00:00") - EPOCH) // _ONE_SECOND
     except ValueError:  # not a real date or time (month 13, hour 24), or year 0
         return None
-    if len(_second_ms) >= _CACHE_MAX:
-        _second_ms.clear()
-    _second_ms[second] = ms
-    return ms
+    if len(_minutes) >= _CACHE_MAX:
+        _minutes.clear()
+    _minutes[minute] = seconds
+    return seconds
+
+
+def _parse_second(second: str) -> str | None:
+    """A new second's text in `_seconds`; None if it is no valid second.
+
+    A backlog's readings are seconds apart, so most seconds are new, but their minutes
+    repeat: the minute is parsed once and each second only added to it.
+    """
+    minute = _minutes.get(second[:16])
+    if minute is None:
+        minute = _parse_minute(second[:16])
+    in_minute = _SECOND_OF_MINUTE.get(second[16:])
+    if minute is None or in_minute is None or minute + in_minute < 1:
+        return None  # (before 1 s, seconds and ms side by side do not make the ms)
+    if len(_seconds) >= _CACHE_MAX:
+        _seconds.clear()
+    _seconds[second] = text = str(minute + in_minute)
+    return text
 
 
 def _agent_ts_ms(value: Any) -> int | None:
     """Milliseconds since the epoch of a timestamp in the agents' format, else None.
 
     The readings of a backlog, or of many devices, share their second: it is parsed once
-    and looked up after that, and only the milliseconds are read for each reading.
+    and looked up after that, and only the milliseconds are read for each reading. A
+    remembered second is 19 characters, so with a known ".mmmZ" after it the whole
+    timestamp is the agents' 24.
     """
-    if type(value) is not str or len(value) != 24 or value[19] != "." or value[23] != "Z":
+    if type(value) is not str:
         return None
-    millis = _MILLIS.get(value[20:23])  # "000".."999" only: no other script's digits
+    millis = _MILLIS.get(value[19:])
     if millis is None:
         return None
-    second = _second_ms.get(value[:19])
+    second = _seconds.get(value[:19]) or _parse_second(value[:19])
     if second is None:
-        second = _parse_second(value[:19])
-        if second is None:
-            return None
-    return second + millis
+        return None
+    return int(second + millis)
 
 
 def _slug(value: Any) -> TypeGuard[str]:
@@ -95,26 +123,42 @@ def _make_head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     return f"{_escape_measurement(measurement)}{escaped} "
 
 
-_heads: dict[tuple[str | None, ...], str] = {}
-"""The head of each series seen, keyed by its measurement and tag values (valid ones only)."""
+Heads = dict[Any, str]
+"""One device's series heads of one kind, keyed by sensor (waste: sensor, category, dish)."""
+_heads: dict[tuple[str, str], dict[str, Heads]] = {}
+"""Each device's heads by kind (valid ones only): looked up once a message."""
+_head_count = 0
 
 
-def _remember_head(key: tuple[str | None, ...], head: str) -> str:
-    if len(_heads) >= _CACHE_MAX:
+def _device_heads(site: str, device: str) -> dict[str, Heads]:
+    heads = _heads.get((site, device))
+    if heads is None:
+        heads = _heads[(site, device)] = {kind: {} for kind in KINDS}
+    return heads
+
+
+def _remember_head(heads: Heads, key: Any, head: str) -> str:
+    global _head_count
+    if _head_count >= _CACHE_MAX:
+        for device in _heads.values():  # cleared in place: a message may hold one
+            for kind in device.values():
+                kind.clear()
         _heads.clear()
-    _heads[key] = head
+        _head_count = 0
+    heads[key] = head
+    _head_count += 1
     return head
 
 
-def _sensor_head(measurement: str, site: str, device: str, sensor: str) -> str | None:
+def _sensor_head(heads: Heads, measurement: str, site: str, device: str, sensor: Any) -> str | None:
     """The head of a kind tagged site, device and sensor only; None if `sensor` is no slug."""
-    head = _heads.get((measurement, site, device, sensor))
+    head = heads.get(sensor) if type(sensor) is str else None
     if head is not None:
         return head
     if not _slug(sensor):
         return None
     tags = (("site", site), ("device", device), ("sensor", sensor))
-    return _remember_head((measurement, site, device, sensor), _make_head(measurement, tags))
+    return _remember_head(heads, sensor, _make_head(measurement, tags))
 
 
 def _number_in(value: Any, low: float, high: float, low_open: bool = False) -> TypeGuard[float]:
@@ -129,39 +173,30 @@ def _count(value: Any) -> bool:
     return type(value) is int and 0 <= value <= INT64_MAX
 
 
-# One function a kind: (reading, site, device, sensor) -> "measurement,tags fields", or None
-# when the models might see it otherwise. Tags as `reading_point` makes them. `sensor` is a
-# str here; the head lookups check it is a slug.
-def _temperature(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
-    celsius = raw.get("celsius")
-    if not _number_in(celsius, -60, 150):
-        return None
-    head = _sensor_head("temperature", site, device, sensor)
-    if head is None:
-        return None
-    return f"{head}celsius={float(celsius)!r}"
-
-
-def _door(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+# One function a kind: (reading, the device's heads of the kind, site, device) ->
+# "measurement,tags fields", or None when the models might see it otherwise. Tags as
+# `reading_point` makes them; a head found is a valid series, a new one is checked.
+def _door(raw: dict[str, Any], heads: Heads, site: str, device: str) -> str | None:
     is_open = raw.get("open")
     if type(is_open) is not bool:
         return None
-    head = _sensor_head("door", site, device, sensor)
+    head = _sensor_head(heads, "door", site, device, raw.get("sensor"))
     if head is None:
         return None
     return f"{head}open=true" if is_open else f"{head}open=false"
 
 
-def _waste(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+def _waste(raw: dict[str, Any], heads: Heads, site: str, device: str) -> str | None:
     grams, category, dish = raw.get("grams"), raw.get("category"), raw.get("dish")
+    sensor = raw.get("sensor")
     if not _number_in(grams, 0, MAX_GRAMS_PER_DROP, low_open=True):
         return None
-    if type(category) is not str or category not in _CATEGORIES:
+    if type(category) is not str or category not in _CATEGORIES or type(sensor) is not str:
         return None
     if dish is not None and type(dish) is not str:
         return None
-    key = ("waste", site, device, sensor, category, dish)
-    head = _heads.get(key)
+    key = (sensor, category, dish)
+    head = heads.get(key)
     if head is None:
         if not _slug(sensor) or (dish is not None and not _slug(dish)):
             return None
@@ -173,62 +208,116 @@ def _waste(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | No
         )
         if dish is not None:
             tags += (("dish", dish),)
-        head = _remember_head(key, _make_head("waste", tags))
+        head = _remember_head(heads, key, _make_head("waste", tags))
     return f"{head}grams={float(grams)!r}"
 
 
-def _occupancy(raw: dict[str, Any], site: str, device: str, sensor: str) -> str | None:
+def _occupancy(raw: dict[str, Any], heads: Heads, site: str, device: str) -> str | None:
     entered, exited, present = raw.get("entered"), raw.get("exited"), raw.get("present")
     if not (_count(entered) and _count(exited) and _count(present)):
         return None
-    head = _sensor_head("occupancy", site, device, sensor)
+    head = _sensor_head(heads, "occupancy", site, device, raw.get("sensor"))
     if head is None:
         return None
     return f"{head}entered={entered}i,exited={exited}i,present={present}i"
 
 
-_ENCODERS = {
-    "temperature": _temperature,
+_ENCODERS = {  # temperature, most readings, is inlined in `_lines`
     "door": _door,
     "waste": _waste,
     "occupancy": _occupancy,
 }
-assert _ENCODERS.keys() == KINDS.keys()  # noqa: S101  (a new kind needs its fast encoder)
+assert {"temperature", *_ENCODERS} == KINDS.keys()  # noqa: S101  (a new kind needs its encoder)
 assert all(KINDS[k].measurement == k for k in KINDS)  # noqa: S101  (the heads above)
 
 
-def _line(site: str, device: str, raw: Any, newest_ms: int, oldest_ms: int) -> str | None:
-    if type(raw) is not dict:
-        return None
-    get = raw.get
-    kind, sensor = get("kind"), get("sensor")
-    encode = _ENCODERS.get(kind) if type(kind) is str else None
-    if encode is None or type(sensor) is not str:
-        return None
-    ts_ms = _agent_ts_ms(get("ts"))
-    if ts_ms is None or not oldest_ms <= ts_ms <= newest_ms:
-        return None
-    unverified = get("clock_unverified")
-    if unverified is not None and type(unverified) is not bool:
-        return None
-    body = encode(raw, site, device, sensor)
-    if body is None:
-        return None
-    if unverified:
-        return f"{body},clock_unverified=true {ts_ms}"
-    return f"{body} {ts_ms}"
+_celsius_texts: dict[float, str] = {}
+"""`repr` of each temperature seen (a probe reads the same few values over and over)."""
+
+
+def _celsius_text(celsius: float) -> str:
+    text = repr(celsius)
+    if celsius:  # -0.0 == 0.0, but they print apart: neither is remembered
+        if len(_celsius_texts) >= _CACHE_MAX:
+            _celsius_texts.clear()
+        _celsius_texts[celsius] = text
+    return text
+
+
+def _lines(
+    site: str, device: str, readings: list[Any], bounds: tuple[str, str]
+) -> list[str] | None:
+    """Every reading's line, or None if any one might be seen otherwise by the models."""
+    oldest, newest = bounds
+    heads = _device_heads(site, device)
+    temperature = heads["temperature"]
+    encoders, millis_of, seconds, texts = _ENCODERS, _MILLIS, _seconds, _celsius_texts
+    lines: list[str] = []
+    append = lines.append
+    for raw in readings:
+        if type(raw) is not dict:
+            return None
+        kind, ts = raw.get("kind"), raw.get("ts")
+        if type(ts) is not str:
+            return None
+        # _agent_ts_ms, inlined: this loop runs for every reading the hub stores. Times
+        # in the agents' format compare as text exactly as in time.
+        millis, key = millis_of.get(ts[19:]), ts[:19]
+        second = seconds.get(key) or _parse_second(key)
+        if millis is None or second is None or not oldest <= ts <= newest:
+            return None
+        unverified = raw.get("clock_unverified")
+        if unverified is None or unverified is False:
+            tail = " "
+        elif unverified is True:
+            tail = ",clock_unverified=true "
+        else:
+            return None
+        if kind == "temperature":  # most readings: encoded here, without a call
+            celsius, sensor = raw.get("celsius"), raw.get("sensor")
+            if type(celsius) is float:
+                if not -60.0 <= celsius <= 150.0:
+                    return None
+            elif type(celsius) is int and -60 <= celsius <= 150:
+                celsius = float(celsius)
+            else:
+                return None
+            head = temperature.get(sensor) if type(sensor) is str else None
+            if head is None:
+                head = _sensor_head(temperature, "temperature", site, device, sensor)
+                if head is None:
+                    return None
+            text = texts.get(celsius) or _celsius_text(celsius)
+            append(f"{head}celsius={text}{tail}{second}{millis}")
+            continue
+        if type(kind) is not str or (encode := encoders.get(kind)) is None:
+            return None
+        body = encode(raw, heads[kind], site, device)
+        if body is None:
+            return None
+        append(f"{body}{tail}{second}{millis}")
+    return lines
+
+
+def _agent_text(moment: datetime) -> str:
+    """A whole-millisecond UTC time as the agents write it, the year always in 4 digits."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 @lru_cache(maxsize=4)
-def _bounds_ms(now: datetime, max_age: timedelta) -> tuple[int, int]:
-    """The newest and oldest reading times accepted, in ms (a batch shares its `now`).
+def _bounds(now: datetime, max_age: timedelta) -> tuple[str, str]:
+    """The oldest and newest reading times accepted, as the agents write them.
 
-    A ts has whole milliseconds: it is at most `newest` exactly when its ms are at most
-    floor(newest in ms), and at least `oldest` exactly when they are at least ceil(...).
+    (A batch shares its `now`.) A ts has whole milliseconds: it is at most `newest`
+    exactly when it is at most `newest` floored to the millisecond, and at least `oldest`
+    exactly when at least its ceiling.
     """
-    newest_ms = (now + FUTURE_TOLERANCE - EPOCH) // _ONE_MS
-    oldest_ms = -((EPOCH - (now - max_age)) // _ONE_MS)
-    return newest_ms, oldest_ms
+    newest = EPOCH + (now + FUTURE_TOLERANCE - EPOCH) // _ONE_MS * _ONE_MS
+    oldest = EPOCH - (EPOCH - (now - max_age)) // _ONE_MS * _ONE_MS
+    return _agent_text(oldest), _agent_text(newest)
 
 
 def fast_telemetry(
@@ -270,11 +359,7 @@ def fast_telemetry(
         "device" in document and document["device"] != device
     ):
         return None
-    newest_ms, oldest_ms = _bounds_ms(now, max_age)
-    lines = []
-    for raw in readings:
-        line = _line(site, device, raw, newest_ms, oldest_ms)
-        if line is None:
-            return None
-        lines.append(line)
+    lines = _lines(site, device, readings, _bounds(now, max_age))
+    if lines is None:
+        return None
     return FastTelemetry(seq, sent_ms, lines)

@@ -301,6 +301,10 @@ def test_a_series_or_second_seen_before_vouches_for_no_look_alike() -> None:
         {**probe, "ts": ts[:20] + "1 3" + ts[23:]},
         {**probe, "ts": ts[:19] + "," + ts[20:]},
         {**probe, "ts": ts[:17] + "60" + ts[19:]},  # a leap second in a cached minute
+        {**probe, "ts": ts[:17] + "6" + ts[18:]},  # second 6x of a cached minute
+        {**probe, "ts": ts[:17] + "0\u0663" + ts[19:]},
+        {**probe, "ts": ts[:16] + "." + ts[17:]},
+        {**probe, "ts": ts[:16] + ts[19:]},  # the minute alone
     ]
     for raw in look_alikes:
         payload = one_reading(raw)
@@ -320,4 +324,86 @@ def test_what_the_fast_path_remembers_stays_bounded() -> None:
             "celsius": 4.0,
         }
         assert fast_telemetry(TOPIC, one_reading(raw), NOW) is not None
-    assert len(fast._heads) <= 4096 and len(fast._second_ms) <= 4096
+    heads = sum(len(of_kind) for device in fast._heads.values() for of_kind in device.values())
+    assert heads <= 4096 and fast._head_count <= 4096 and len(fast._seconds) <= 4096
+
+
+def test_a_remembered_temperature_text_is_that_number_only() -> None:
+    """0.0 and -0.0 are equal but print apart; an int is stored as its float."""
+    ts = agent_ts(timedelta(0))
+    for celsius in [0.0, -0.0, 0.0, 0, -0.0, 4, 4.0, 4, 3.62, -3.62, 150, 150.0, -60, 1e-300]:
+        raw = {"kind": "temperature", "sensor": "probe-1", "ts": ts, "celsius": celsius}
+        assert check_same(one_reading(raw)), celsius
+    many = [
+        {"kind": "temperature", "sensor": "probe-1", "ts": ts, "celsius": c}
+        for c in [-0.0, 0.0, 2, 2.0, -0.0]
+    ]
+    document = {"v": 1, "seq": 1, "sent": ts, "readings": many}
+    assert check_same(json.dumps(document).encode())
+
+
+def test_times_far_back_agree_with_the_models_under_any_max_age() -> None:
+    """Bounds compared as text: an oldest time before 1970, and before year 1000."""
+    stamps = [
+        "0001-01-01T00:00:00.000Z",
+        "0999-12-31T23:59:59.999Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "1970-01-01T00:00:00.999Z",
+        "1970-01-01T00:00:01.000Z",
+        "2000-02-29T12:00:00.000Z",
+        agent_ts(timedelta(0)),
+    ]
+    for max_age in (timedelta(days=30), timedelta(days=60 * 365), timedelta(days=1500 * 365)):
+        for ts in stamps:
+            raw = {"kind": "door", "sensor": "d", "ts": ts, "open": True}
+            payload = json.dumps({"v": 1, "seq": 1, "sent": ts, "readings": [raw]}).encode()
+            fast = fast_telemetry(TOPIC, payload, NOW, max_age)
+            try:
+                parsed = parse_telemetry(TOPIC, payload, NOW, max_age)
+            except MessageRejected:
+                assert fast is None
+                continue
+            if parsed.rejected:
+                assert fast is None, (ts, max_age)
+                continue
+            if fast is None:  # allowed, but expected only before the epoch's first second
+                assert ts < "1970-01-01T00:00:01", (ts, max_age)
+                continue
+            lines = [to_line(reading_point(TOPIC.site, TOPIC.device, r)) for r in parsed.readings]
+            assert (fast.sent_ms, fast.lines) == (epoch_ms(parsed.sent), lines)
+    # today's agent time takes the fast path under every one of those ages
+    today = {"kind": "door", "sensor": "d", "ts": agent_ts(timedelta(0)), "open": True}
+    for max_age in (timedelta(days=30), timedelta(days=1500 * 365)):
+        assert fast_telemetry(TOPIC, one_reading(today), NOW, max_age) is not None
+
+
+def test_each_device_and_kind_has_its_own_series_heads() -> None:
+    """A head remembered for one device or kind never stands in for another's."""
+    ts = agent_ts(timedelta(0))
+    other = parse_topic("canteen/site-b/pi-1/telemetry")
+    probe = {"kind": "temperature", "sensor": "probe-7", "ts": ts, "celsius": 4.0}
+    door = {"kind": "door", "sensor": "probe-7", "ts": ts, "open": True}
+    count = {"kind": "occupancy", "sensor": "probe-7", "ts": ts, "entered": 1}
+    count.update(exited=0, present=3)
+    for raw in (probe, door, count):
+        mine = fast_telemetry(TOPIC, one_reading(raw), NOW)
+        theirs = fast_telemetry(other, one_reading(raw), NOW)
+        assert mine is not None and theirs is not None
+        assert mine.lines[0].startswith(f"{raw['kind']},device=pi-1,sensor=probe-7,site=site-a ")
+        assert theirs.lines[0].startswith(f"{raw['kind']},device=pi-1,sensor=probe-7,site=site-b ")
+
+
+def test_forgetting_the_heads_during_a_message_keeps_its_lines_right() -> None:
+    """The heads are cleared in place when full; a message in progress still gets its lines."""
+    import protocol.fast_telemetry as fast
+
+    ts = agent_ts(timedelta(0))
+    fast._head_count = fast._CACHE_MAX - 1  # the next new series fills the heads
+    many = [
+        {"kind": "temperature", "sensor": f"probe-{n % 3}", "ts": ts, "celsius": 4.0 + n}
+        for n in range(9)
+    ]
+    document = {"v": 1, "seq": 1, "sent": ts, "readings": many}
+    assert check_same(json.dumps(document).encode())
+    assert fast._head_count < 10
