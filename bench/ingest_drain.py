@@ -11,7 +11,10 @@ QoS 1 and the real ingest (`python -m canteen.cli ingest`) is started as a subpr
 
 - drain: 100,000 one-reading messages from 50 devices over 3 sites, the PROTOCOL.md
   mix of kinds (70 % temperature, 10 % each door, waste, occupancy);
-- replay: messages of 500 readings, as edge agents replay a backlog;
+- replay: messages of 500 readings, as edge agents replay a backlog; a device's readings
+  1 ms apart, so a message's readings share a second or two;
+- spread: the same, but a device's readings 3 s apart (a probe polled every 30 s among
+  ten) and each device's backlog after the other's: no two readings share a second;
 - growth: one-reading messages spread over 10, 100 and 1,000 devices;
 - live: the ingest running, 1,000 one-reading messages/s; 1 % of them are probes whose
   publish → visible-in-InfluxDB time is measured by polling InfluxDB every 20 ms.
@@ -73,10 +76,30 @@ class Backlog:
     devices: int
     messages: int
     per_message: int
+    spacing_ms: int = 1
+    """Time between a device's readings."""
+    end_to_end: bool = False
+    """Each device's readings after the previous device's, so no two share a second."""
 
     @property
     def readings(self) -> int:
         return self.messages * self.per_message
+
+    @property
+    def per_device(self) -> int:
+        """Readings of the device with the most (the first ones get a message more)."""
+        return -(-self.messages // self.devices) * self.per_message
+
+    def reading_ms(self, device: int, k: int) -> int:
+        """When a device's k-th reading was taken, in ms after the backlog's start."""
+        if self.end_to_end:
+            k += device * self.per_device
+        return k * self.spacing_ms
+
+    def start(self) -> datetime:
+        """When the first reading was taken: the last is at most 2 hours old."""
+        last = max(self.reading_ms(d, self.per_device - 1) for d in range(self.devices))
+        return datetime.now(UTC) - timedelta(hours=2, milliseconds=last)
 
 
 @dataclass
@@ -146,7 +169,7 @@ def backlog_messages(backlog: Backlog, start: datetime) -> Iterator[tuple[str, b
         parts = []
         for k in range(first, first + backlog.per_message):
             kind = KINDS[(k + device) % len(KINDS)]
-            ts = format_ts(start + timedelta(milliseconds=k))
+            ts = format_ts(start + timedelta(milliseconds=backlog.reading_ms(device, k)))
             parts.append(reading(kind, SENSOR_OF[kind], ts, k))
         body = f'{{"v":1,"seq":{seqs[device]},"sent":"{sent}","readings":[{",".join(parts)}]}}'
         site = SITES[device % len(SITES)]
@@ -158,7 +181,7 @@ def last_reading(backlog: Backlog, start: datetime) -> tuple[str, str, int]:
     last = backlog.messages - 1
     device = last % backlog.devices
     k = (last // backlog.devices + 1) * backlog.per_message - 1
-    ms = int((start + timedelta(milliseconds=k)).timestamp() * 1000)
+    ms = int((start + timedelta(milliseconds=backlog.reading_ms(device, k))).timestamp() * 1000)
     return KINDS[(k + device) % len(KINDS)], f"pi-{device:04d}", ms
 
 
@@ -425,7 +448,7 @@ def drain(hub: Hub, backlog: Backlog, tree: Path, tuning: dict[str, object], lab
     folder, database, client_id = hub.prepare(tuning, label)
     prime_session(hub.broker.port, client_id)
     publisher = Publisher(hub.broker.port, f"bench-{client_id}")
-    start = datetime.now(UTC) - timedelta(hours=2)
+    start = backlog.start()
     for topic, payload in backlog_messages(backlog, start):
         publisher.publish(topic, payload)
     publisher.wait_acked(backlog.messages)
@@ -608,7 +631,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller backlogs, one run")
     parser.add_argument("--runs", type=int, help="runs of each measurement (3; quick: 1)")
     parser.add_argument(
-        "--only", action="append", choices=["drain", "replay", "live", "growth"], help="repeatable"
+        "--only",
+        action="append",
+        choices=["drain", "replay", "spread", "live", "growth"],
+        help="repeatable",
     )
     parser.add_argument("--tree", type=Path, help="run ingest/ + protocol/ from this tree")
     parser.add_argument("--compare", type=Path, help="another ingest/ + protocol/ tree to compare")
@@ -631,7 +657,7 @@ def main() -> int:
 def run(args: argparse.Namespace, workdir: Path) -> int:
     """Start the services, run every measurement asked for, print the tables."""
     runs = args.runs or (1 if args.quick else 3)
-    only = args.only or ["drain", "replay", "live", "growth"]
+    only = args.only or ["drain", "replay", "spread", "live", "growth"]
     tuning: dict[str, object] = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -643,6 +669,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     backlogs = {
         "drain": [Backlog("drain, 50 devices, 1 reading/message", 50, 100_000 // size, 1)],
         "replay": [Backlog("replay, 50 devices, 500 readings/message", 50, 1000 // size, 500)],
+        "spread": [
+            Backlog(
+                "replay, readings 3 s apart, no second shared", 50, 1000 // size, 500, 3000, True
+            )
+        ],
         "growth": [
             Backlog(f"growth, {d} devices, 1 reading/message", d, 50_000 // size, 1)
             for d in (10, 100, 1000)
@@ -676,7 +707,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         ratios: list[str] = []
-        for name in ("drain", "replay", "growth"):
+        for name in ("drain", "replay", "spread", "growth"):
             if name not in only:
                 continue
             for backlog in backlogs[name]:
