@@ -16,12 +16,9 @@ Order of work, every tick of the loop:
 Between rounds the loop sleeps until the next of these is due (at most `IDLE_NAP_S`),
 `TICK_S` while something waits to be sent; a broker's answer or a pushed config wakes it.
 
-A config the hub pushes (retained on the device's config topic) is queued by the
-link's thread and applied at the start of the next round: its dish goes to every
-source that tags its readings with one (`BinTagging`, the waste stations), and each
-of them gets its own bin's category (`DeviceConfig.category_of` its sensor); a null
-one returns each to its own. A bin the config names that is not one of the device's
-waste stations is logged and ignored.
+Polling and sensor faults are `edge.polling`'s, keeping (the clock not trusted, the disk
+full) `edge.keeper`'s; a config the hub pushes is queued by the link's thread and applied
+at the start of the next round (`edge.config_push`).
 
 Live or replay: while the readings waiting fit in the in-flight window
 (`LIVE_LIMIT`) each goes alone in its message, as PROTOCOL.md's live traffic does;
@@ -42,26 +39,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol, runtime_checkable
 
 from edge.clock_trust import ClockTrust, clock_basis_ns, read_boot_id
 from edge.config import KEEP_ACKED_S, MAX_IN_FLIGHT, Clock, EdgeConfig
+from edge.config_push import PushedConfigs
 from edge.health import HealthProbe, HealthReport
+from edge.keeper import Keeper
 from edge.mqtt_link import Delivery, Link, LinkError
-from edge.outbox import Outbox, OutboxError, PackedMessage
-from edge.sources import FaultReporting, ReadingSource
+from edge.outbox import Outbox, PackedMessage
+from edge.polling import SensorPoller
+from edge.sources import ReadingSource
 from protocol import (
     REPLAY_BATCH,
     Channel,
-    DeviceConfig,
     DeviceTopic,
-    ProtocolError,
-    Reading,
     Status,
-    WasteCategory,
     device_topic,
     encode_status,
-    parse_config,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,8 +67,6 @@ TICK_S = 0.05
 IDLE_NAP_S = 1.0
 """Its longest nap otherwise, when no poll, status or forgetting is due sooner: a broker
 that came back is noticed within it. Answers and pushed configs wake it at once."""
-MAX_UNSAVED = 10_000
-"""Readings held in memory while the outbox cannot write (disk full), oldest dropped."""
 RETRY_MAX_S = 60.0
 
 
@@ -90,22 +82,6 @@ def agent_version() -> str:
         return version("smart-canteen")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-@runtime_checkable
-class BinTagging(Protocol):
-    """A source whose readings carry the dish being served and a category (a waste station)."""
-
-    name: str
-    """The bin's sensor slug: its key in the config's `categories`."""
-
-    def set_dish(self, dish: str | None) -> None:
-        """Set the dish the hub pushed; None falls back to the source's own."""
-        ...
-
-    def set_category(self, category: WasteCategory | None) -> None:
-        """Set the bin's category the hub pushed; None falls back to the source's own."""
-        ...
 
 
 @dataclass(slots=True)
@@ -155,22 +131,19 @@ class Agent:
         self._clock, self._monotonic = clock, monotonic
         self._health = health or HealthProbe(config.state_dir)
         self._health_report = HealthReport(None, None, None)
-        self._clock_trust = clock_trust or ClockTrust(self._health.clock_synced, read_boot_id())
-        self._clock_basis_ns = clock_basis_ns
+        trust = clock_trust or ClockTrust(self._health.clock_synced, read_boot_id())
+        self._keeper = Keeper(outbox, trust, clock_basis_ns)
         root = config.topic_root
         self.telemetry_topic = device_topic(config.site, config.device, Channel.TELEMETRY, root)
         self.status_topic = device_topic(config.site, config.device, Channel.STATUS, root)
         self.config_topic = DeviceTopic(config.site, config.device, Channel.CONFIG, root)
         self.sensor_names = sorted({s.name for s in self.sources})
         start = monotonic()
-        self._due = [start] * len(self.sources)
-        self._faults: dict[int, str] = {}
-        """What is wrong with each failing source now, by its index in `sources`."""
-        self._unsaved: list[Reading] = []
+        self._poller = SensorPoller(self.sources, clock, start, self._send_status_now)
+        self._pushed = PushedConfigs(self.config_topic, self.sources)
         self._pace = Pace(config.replay_messages_per_s, MAX_IN_FLIGHT, start)
         self._next_status = start + config.status_interval_s
         self._deliveries: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
-        self._configs: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._wake = threading.Event()
         self.outgoing = {m.seq: Outgoing(m) for m in outbox.unacknowledged()}
         self._acked_at: dict[int, float] = {}
@@ -203,11 +176,11 @@ class Agent:
         A probe node read every 30 s so wakes about once a second, not 20 times; while
         readings wait to be kept or sent, or a publish to be retried, it naps `TICK_S`.
         """
-        if self._unsaved or any(o.mid is None for o in self.outgoing.values()):
+        if self._keeper.unsaved() or any(o.mid is None for o in self.outgoing.values()):
             return TICK_S
         if self.outbox.pending() and self.link.is_connected():
             return TICK_S
-        due = min([*self._due, self._next_status, now + IDLE_NAP_S])
+        due = min(self._poller.next_due(), self._next_status, now + IDLE_NAP_S)
         if self._acked_at:
             due = min(due, self._next_forget)
         return min(max(due - now, 0.0), IDLE_NAP_S)
@@ -219,49 +192,14 @@ class Agent:
 
     def receive_config(self, payload: bytes) -> None:
         """Take a config the hub pushed (called from the link's thread); applied next round."""
-        self._configs.put(payload)
+        self._pushed.put(payload)
         self._wake.set()
-
-    def _apply_configs(self) -> None:
-        """Apply each pushed config in order; a bad one is logged and ignored."""
-        while True:
-            try:
-                payload = self._configs.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                config = parse_config(self.config_topic, payload)
-            except ProtocolError as err:
-                logger.warning("ignoring the config pushed on %s: %s", self.config_topic, err)
-                continue
-            self._apply_config(config)
-
-    def _apply_config(self, config: DeviceConfig) -> None:
-        """Give every waste station the pushed dish and its own bin's category."""
-        taggers = [s for s in self.sources if isinstance(s, BinTagging)]
-        for source in taggers:
-            source.set_dish(config.dish)
-            source.set_category(config.category_of(source.name))
-        unknown = sorted(set(config.categories or {}) - {s.name for s in taggers})
-        if unknown:
-            logger.warning(
-                "the config pushed on %s names bin(s) %s that are not waste stations of this "
-                "device; ignored for them",
-                self.config_topic,
-                ", ".join(unknown),
-            )
-        logger.info(
-            "hub pushed dish %s to %d source(s), categories: %s",
-            config.dish,
-            len(taggers),
-            ", ".join(f"{s.name} {config.category_of(s.name) or 'own'}" for s in taggers),
-        )
 
     def step(self) -> None:
         """Do one round of work: apply pushed configs, poll, settle answers, send, report."""
-        self._apply_configs()
+        self._pushed.apply()
         now = self._monotonic()
-        self._keep(self._poll_due(now))
+        self._keeper.keep(self._poller.poll_due(now))
         self._settle_deliveries(now)
         connected = self.link.is_connected()
         if connected and not self._was_connected:
@@ -298,82 +236,13 @@ class Agent:
             for seq in saved:
                 del self._acked_at[seq]
 
-    def _poll_due(self, now: float) -> list[Reading]:
-        readings: list[Reading] = []
-        for index, source in enumerate(self.sources):
-            if self._due[index] > now:
-                continue
-            self._due[index] = now + source.interval_s
-            try:
-                readings.extend(source.poll(self._clock()))
-            except Exception as err:  # one sensor's fault must not stop the others
-                self._report_sensor_fault(index, err)
-            else:
-                self._note_fault(
-                    index, source.fault if isinstance(source, FaultReporting) else None
-                )
-        return readings
-
-    def _report_sensor_fault(self, index: int, err: Exception) -> None:
-        """Log a sensor's fault with its traceback once, then only when it changes."""
-        text = f"{type(err).__name__}: {err}"
-        if self._faults.get(index) != text:
-            logger.error("sensor %s failed: %s", self.sources[index].name, text, exc_info=err)
-        self._note_fault(index, text)
-
-    def _note_fault(self, index: int, fault: str | None) -> None:
-        """Keep a source's fault (None: it reads again); a new or ended fault is sent at once.
-
-        Keyed by source, not by name: a probe and a door of one unit share the name, and
-        the door reading fine must not clear the probe's fault.
-        """
-        if fault is None:
-            if self._faults.pop(index, None) is not None:
-                self._next_status = self._monotonic()
-            return
-        if index not in self._faults:
-            self._next_status = self._monotonic()
-        self._faults[index] = fault
+    def _send_status_now(self) -> None:
+        """A sensor started or stopped failing: the status goes out this round."""
+        self._next_status = self._monotonic()
 
     def faulty_sensors(self) -> list[str]:
         """The names of the sensors whose driver is failing now, for the status."""
-        failing = list(self._faults)  # one C-level copy: the birth is built on paho's thread
-        return sorted({self.sources[index].name for index in failing})
-
-    def _keep(self, readings: list[Reading]) -> None:
-        """Put readings in the outbox; hold them in memory while it cannot write."""
-        waiting = self._unsaved + readings
-        trusted = self._clock_trust.trusted()
-        if trusted and self.outbox.held():
-            self._release_held()
-        if not waiting:
-            return
-        try:
-            if trusted:
-                self.outbox.add(waiting)
-            else:
-                self.outbox.hold(waiting, self._clock_trust.boot_id, self._clock_basis_ns())
-        except OutboxError as err:
-            logger.error("cannot keep %d readings, will retry: %s", len(waiting), err)
-            self._unsaved = waiting[-MAX_UNSAVED:]
-        else:
-            self._unsaved = []
-
-    def _release_held(self) -> None:
-        try:
-            corrected, unverified = self.outbox.release(
-                self._clock_trust.boot_id, self._clock_basis_ns()
-            )
-        except OutboxError as err:
-            logger.error("cannot release readings held for the clock, will retry: %s", err)
-            return
-        logger.info("clock set: %d held readings re-stamped with the right time", corrected)
-        if unverified:
-            logger.warning(
-                "%d readings were taken in an earlier boot before its clock was set; "
-                "sent with their original, unverified timestamps",
-                unverified,
-            )
+        return self._poller.faulty_sensors()
 
     def _settle_deliveries(self, now: float) -> None:
         while True:

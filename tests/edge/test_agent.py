@@ -248,11 +248,11 @@ def test_a_pushed_config_sets_the_dish_of_the_next_drop(
     drops.drop()
     drops.link.push_config(b'{"v": 1, "dish": "braised-pork", "fans": "on"}')
     drops.drop()
-    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+    with caplog.at_level(logging.WARNING, logger="edge.config_push"):
         drops.link.push_config(b'{"v": 1, "dish": "Braised Pork"}')  # not a slug: ignored
         drops.link.push_config(b"{not json")
         drops.drop()
-    reasons = [r.getMessage() for r in caplog.records if r.name == "edge.agent"]
+    reasons = [r.getMessage() for r in caplog.records if r.name == "edge.config_push"]
     assert len(reasons) == 2 and "dish: String should match pattern" in reasons[0]
     assert "canteen/site-a/cold-room/config" in reasons[0] and "not valid JSON" in reasons[1]
     drops.link.push_config(b'{"v": 1, "dish": null}')  # back to the station's own dish
@@ -267,7 +267,7 @@ def test_a_pushed_config_sets_the_category_of_the_next_drop_and_keeps_the_dish(
     drops.drop()
     drops.link.push_config(b'{"v": 1, "dish": "congee", "category": "overproduction"}')
     drops.drop()
-    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+    with caplog.at_level(logging.WARNING, logger="edge.config_push"):
         drops.link.push_config(b'{"v": 1, "dish": "tofu", "category": "compost"}')  # ignored whole
         drops.drop()
     assert "category: Input should be 'plate'" in caplog.text

@@ -81,7 +81,7 @@ def test_each_bin_of_a_device_tags_its_drops_with_its_own_pushed_category(
 ) -> None:
     bins = TwoBins(tmp_path)
     bins.drop()
-    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+    with caplog.at_level(logging.WARNING, logger="edge.config_push"):
         bins.link.push_config(
             b'{"v": 1, "categories": {"bin-plate": "overproduction", "bin-prep": "spoilage",'
             b' "bin-gone": "prep"}}'
@@ -91,7 +91,7 @@ def test_each_bin_of_a_device_tags_its_drops_with_its_own_pushed_category(
     assert len(warnings) == 1 and "bin(s) bin-gone that are not waste stations" in warnings[0]
     bins.link.push_config(b'{"v": 1, "categories": {"bin-prep": "spoilage"}}')  # plate cleared
     bins.drop()
-    with caplog.at_level(logging.WARNING, logger="edge.agent"):  # a bad category: ignored whole
+    with caplog.at_level(logging.WARNING, logger="edge.config_push"):  # bad category: all ignored
         bins.link.push_config(b'{"v": 1, "categories": {"bin-plate": "prep", "bin-prep": "x"}}')
         bins.drop()
     assert "categories.bin-prep: Input should be 'plate'" in caplog.text
