@@ -32,8 +32,10 @@ from dashboard.report_text import words
 from dashboard.routes import SiteName
 from dashboard.settings import DashboardSettings
 from protocol import Channel, DeviceConfig, device_topic, encode_config
-from reports.menu import CATEGORIES, MenuError, MenuStore, Station
+from reports.menu import MenuStore
+from reports.menu_checks import CATEGORIES, MenuError
 from reports.menu_forms import apply_form, bin_choice, serving_choice, temperature_days
+from reports.stations import Station
 from timeseries import InfluxError
 
 logger = logging.getLogger(__name__)

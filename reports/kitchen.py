@@ -1,6 +1,7 @@
 """What the reports know about a site's kitchen: dishes, costs, meal windows, waste targets.
 
-Pure values; reports/menu.py keeps them in SQLite and checks them on the way in.
+Pure values; reports/menu.py keeps them in SQLite, reports/menu_checks.py checks them on
+the way in.
 """
 
 from __future__ import annotations

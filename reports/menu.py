@@ -1,30 +1,33 @@
 """The hub's menu in SQLite (`menu.sqlite3`): dishes, costs, meal windows, targets, weather, bins.
 
 The schema is versioned like alerts/store.py: `MIGRATIONS` are applied in order, once
-each, inside a transaction. Every value is checked on the way in (`MenuError` says which
-and why), so a report never meets a negative cost or a meal that ends before it starts.
+each, inside a transaction. Every value is checked on the way in by reports/menu_checks.py
+(`MenuError` says which and why), so a report never meets a negative cost or a meal that
+ends before it starts.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 import sqlite3
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import date, time
 from pathlib import Path
 
 from canteen.sqlite_schema import migrate, schema_version
 from protocol import WasteCategory
-from protocol.topics import SLUG_PATTERN
-from reports.kitchen import MEALS, Dish, MealWindow, SiteMenu, WasteTarget, default_windows
+from reports.kitchen import Dish, MealWindow, SiteMenu, WasteTarget, default_windows
+from reports.menu_checks import (
+    check_category_cost,
+    check_dish,
+    check_outdoor_temperatures,
+    check_station,
+    check_target,
+    check_windows,
+)
+from reports.stations import Bin, Station
 
 MENU_FILE = "menu.sqlite3"
-NAME_MAX = 80
-COST_MAX = 10_000.0
-OUTDOOR_C = (-60.0, 60.0)
+
 MIGRATIONS = (
     """
     CREATE TABLE dishes (
@@ -72,103 +75,6 @@ MIGRATIONS = (
     );
     """,
 )
-CATEGORIES = tuple(c.value for c in WasteCategory)
-
-
-class MenuError(ValueError):
-    """A menu value that cannot be kept (the message names the field and says why)."""
-
-
-def check_slug(slug: str, what: str = "dish") -> str:
-    """A PROTOCOL slug, or MenuError."""
-    if not re.fullmatch(SLUG_PATTERN, slug):
-        raise MenuError(f"{what}: {slug!r} is not a slug (a-z, 0-9 and -, like braised-pork)")
-    return slug
-
-
-def _cost(value: float | None, what: str) -> float | None:
-    if value is not None and not 0 <= value <= COST_MAX:
-        raise MenuError(f"{what}: a cost per kg is between 0 and {COST_MAX:g}, not {value:g}")
-    return value
-
-
-def check_dish(dish: Dish) -> Dish:
-    """The dish if every field is sound, else MenuError."""
-    check_slug(dish.slug)
-    for field, name in (("name_zh", dish.name_zh), ("name_en", dish.name_en)):
-        if not name.strip() or len(name) > NAME_MAX:
-            raise MenuError(f"{field}: a dish name has 1 to {NAME_MAX} characters")
-    _cost(dish.cost_per_kg, "cost_per_kg")
-    return dish
-
-
-def check_windows(windows: tuple[MealWindow, ...]) -> tuple[MealWindow, ...]:
-    """Windows that each start before they end and never overlap, else MenuError."""
-    ordered = sorted(windows, key=lambda w: w.start)
-    for window in ordered:
-        if window.meal not in MEALS:
-            raise MenuError(f"meal: {window.meal!r} is not one of {', '.join(MEALS)}")
-        if window.end <= window.start:
-            raise MenuError(f"{window.meal}: the window must end after it starts")
-    for before, after in itertools.pairwise(ordered):
-        if after.start < before.end:
-            raise MenuError(f"{after.meal}: its window overlaps {before.meal}'s")
-    return tuple(ordered)
-
-
-def check_target(target: WasteTarget) -> WasteTarget:
-    """A target with sane figures and a baseline that is a real period, else MenuError."""
-    if target.grams_per_diner is not None and not 0 < target.grams_per_diner <= 10_000:
-        raise MenuError("grams_per_diner: a target is between 0 and 10000 grams per diner")
-    if target.reduction_pct is not None and not 0 < target.reduction_pct < 100:
-        raise MenuError("reduction_pct: a reduction is between 0 and 100 %")
-    if (target.baseline_first is None) != (target.baseline_last is None):
-        raise MenuError("baseline: give both its first and its last day, or neither")
-    period = target.baseline
-    if period is not None and period[1] < period[0]:
-        raise MenuError("baseline: its last day is before its first")
-    if target.reduction_pct is not None and period is None:
-        raise MenuError("reduction_pct: a reduction needs a baseline period to measure against")
-    return target
-
-
-@dataclass(frozen=True, slots=True)
-class Bin:
-    """One bin of a waste station (its sensor) and the category pushed to it (None: its own)."""
-
-    sensor: str
-    category: WasteCategory | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Station:
-    """What the hub last pushed to a site's waste station: its dish and its bins' categories.
-
-    `category` is the device's default for its bins not set one by one: only kept from
-    before categories were per bin (schema 3), cleared on the menu page like a bin's.
-    """
-
-    device: str
-    dish: str | None = None
-    category: WasteCategory | None = None
-    bins: tuple[Bin, ...] = ()
-
-    @property
-    def categories(self) -> dict[str, WasteCategory]:
-        """The category of each bin that has one, by sensor."""
-        return {b.sensor: b.category for b in self.bins if b.category is not None}
-
-    def with_bin(self, sensor: str, category: WasteCategory | None) -> Station:
-        """The station with one bin's category set (None: cleared; the bin stays listed)."""
-        others = [b for b in self.bins if b.sensor != sensor]
-        bins = sorted([*others, Bin(sensor, category)], key=lambda b: b.sensor)
-        return replace(self, bins=tuple(bins))
-
-    def with_bins(self, sensors: Iterable[str]) -> Station:
-        """The station with these bins listed too (those not kept yet: nothing set)."""
-        kept = {b.sensor for b in self.bins}
-        extra = [Bin(sensor) for sensor in sensors if sensor not in kept]
-        return replace(self, bins=tuple(sorted([*self.bins, *extra], key=lambda b: b.sensor)))
 
 
 def _day(text: str | None) -> date | None:
@@ -241,9 +147,7 @@ class MenuStore:
 
     def set_category_cost(self, site: str, category: str, cost_per_kg: float | None) -> None:
         """Price a category per kg (None: no price)."""
-        if category not in CATEGORIES:
-            raise MenuError(f"category: {category!r} is not one of {', '.join(CATEGORIES)}")
-        if _cost(cost_per_kg, f"cost of {category}") is None:
+        if check_category_cost(category, cost_per_kg) is None:
             self._run(
                 "DELETE FROM category_costs WHERE site = ? AND category = ?", (site, category)
             )
@@ -309,9 +213,7 @@ class MenuStore:
 
     def set_outdoor_temperatures(self, site: str, temperatures: dict[date, float | None]) -> None:
         """Record (or, with None, forget) the outdoor temperature of days, past or forecast."""
-        for day, celsius in temperatures.items():
-            if celsius is not None and not OUTDOOR_C[0] <= celsius <= OUTDOOR_C[1]:
-                raise MenuError(f"outdoor temperature of {day}: {celsius:g} °C is not plausible")
+        check_outdoor_temperatures(temperatures)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             for day, celsius in temperatures.items():
@@ -350,11 +252,7 @@ class MenuStore:
 
     def put_station(self, site: str, kept: Station) -> None:
         """Keep what the hub pushed to a station: its dish and every bin's category."""
-        check_slug(kept.device, "device")
-        if kept.dish is not None:
-            check_slug(kept.dish)
-        for b in kept.bins:
-            check_slug(b.sensor, "sensor")
+        check_station(kept)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(

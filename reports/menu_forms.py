@@ -11,7 +11,8 @@ from datetime import date, time, timedelta
 
 from protocol import WasteCategory
 from reports.kitchen import MEALS, Dish, MealWindow, WasteTarget
-from reports.menu import CATEGORIES, MenuError, MenuStore, check_slug
+from reports.menu import MenuStore
+from reports.menu_checks import CATEGORIES, MenuError, check_slug
 
 TEMPERATURE_DAYS = (-7, 7)
 """The menu page lets staff enter outdoor temperatures from a week ago to a week ahead."""

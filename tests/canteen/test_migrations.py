@@ -23,6 +23,7 @@ from alerts.rules import AlertKind, Severity
 from dashboard import users as user_store
 from protocol import WasteCategory
 from reports import menu as menu_store
+from reports.stations import Station
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 HASH = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash("correct horse battery")
@@ -191,8 +192,8 @@ def test_a_version_2_menu_file_keeps_each_stations_dish_and_device_wide_category
     assert opened.schema_version == 3
     # the dish and the category set for the whole device stay what the hub pushes it
     assert opened.stations("s") == {
-        "station-1": menu_store.Station("station-1", "rice", WasteCategory.PREP),
-        "station-2": menu_store.Station("station-2"),
+        "station-1": Station("station-1", "rice", WasteCategory.PREP),
+        "station-2": Station("station-2"),
     }
     assert [d.slug for d in opened.dishes("s")] == ["rice"]
     opened.close()

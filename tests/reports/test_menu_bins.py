@@ -29,7 +29,8 @@ from edge.mqtt_link import MqttLink
 from edge.outbox import Outbox
 from edge.waste.station import WasteStation, WasteStationConfig
 from protocol import WasteCategory
-from reports.menu import MENU_FILE, Bin, MenuStore, Station
+from reports.menu import MENU_FILE, MenuStore
+from reports.stations import Bin, Station
 from tests.dashboard.conftest import RunningDashboard, form_token
 from tests.edge.doubles import ScriptedScale
 from tests.reports.test_menu_serving import menu_dashboard, retained_config

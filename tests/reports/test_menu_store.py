@@ -9,8 +9,10 @@ import pytest
 
 from canteen.sqlite_schema import migrate
 from protocol import WasteCategory
-from reports.menu import MIGRATIONS, Bin, MenuError, MenuStore, Station
+from reports.menu import MIGRATIONS, MenuStore
+from reports.menu_checks import MenuError
 from reports.menu_forms import bin_choice
+from reports.stations import Bin, Station
 
 
 def test_a_menu_file_of_the_first_schema_gains_bins_and_keeps_its_dishes(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from alerts.haccp import LogPeriod
 from reports.kitchen import Dish, MealWindow, SiteMenu, WasteTarget
-from reports.menu import MIGRATIONS, MenuError, MenuStore
+from reports.menu import MIGRATIONS, MenuStore
+from reports.menu_checks import MenuError
 from reports.targets import progress
 from reports.waste import BucketSum, WasteSum, build_report, meal_bucket_seconds
 
