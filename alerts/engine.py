@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from alerts.kinds import RANK, AlertChange
 from alerts.notify import Deliverer
-from alerts.rules import RANK, AlertChange, RuleBook
+from alerts.rules import RuleBook
 from alerts.settings import AlertSettings
 from alerts.store import AlertStore
 from protocol import Status, Telemetry

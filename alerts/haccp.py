@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from alerts.rules import AlertKind
+from alerts.kinds import AlertKind
 from alerts.store import Alert
 
 CHECK_TOLERANCE = timedelta(minutes=15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from alerts.rules import AlertKind
+from alerts.kinds import AlertKind
 from alerts.store import Alert
 
 TEXT = {

@@ -67,3 +67,7 @@ CLOCK_SKEW_LIMIT = timedelta(minutes=2)
 """A device whose clock is further off than this raises a clock alert (PROTOCOL.md)."""
 CLOCK_HOLD = timedelta(minutes=5)
 """How long a clock must stay wrong (or unsynchronised) before it is an alert."""
+OFFLINE_GRACE = timedelta(minutes=5)
+"""A device that comes back within this (a reboot) raises nothing."""
+DENIED_QUIET = timedelta(minutes=15)
+"""A refused-publish alert clears once the device has tried nothing more for this long."""

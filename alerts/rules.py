@@ -2,138 +2,42 @@
 
 Pure and deterministic: no clock of its own, no I/O. Each watched condition (a unit's
 temperature, a door, a probe, a device) keeps when it started, so a delay counts from
-the first reading beyond the limit, survives a restart (`state()` / `restore()`), and an
-alert already raised is not raised twice. Temperature readings inside a unit's defrost
-window are ignored; a door or probe condition has its own rule.
+the first reading beyond the limit, survives a restart (`state()` / `restore()`, kept by
+alerts/watches.py), and an alert already raised is not raised twice. Temperature readings
+inside a unit's defrost window are ignored; a door or probe condition has its own rule.
 
 Silence and offline count from the later of the last reading (or status) and the moment
 this run began hearing the broker (`listening()`): a memory restored after hours of hub
 downtime must not call every sensor silent before the broker has delivered anything, and a
 sensor that stays silent is still called so once its own window has passed since the start.
-
-The saved form is kept a watch at a time: every change to a watch marks its key (through
-`_watch()`, or by hand where the tick or a status changes a watch it did not look up), and
-`state_json()` makes the text again only for the keys marked whose fields differ.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from alerts.policy import CLOCK_HOLD, CLOCK_SKEW_LIMIT, UnitPolicy
+from alerts.kinds import RANK, AlertChange, AlertKey, AlertKind, Severity
+from alerts.policy import CLOCK_HOLD, CLOCK_SKEW_LIMIT, DENIED_QUIET, OFFLINE_GRACE, UnitPolicy
+from alerts.watches import Watch, WatchBook
 from protocol import DoorReading, Reading, Status, TemperatureReading
 
-OFFLINE_GRACE = timedelta(minutes=5)
-"""A device that comes back within this (a reboot) raises nothing."""
-DENIED_QUIET = timedelta(minutes=15)
-"""A refused-publish alert clears once the device has tried nothing more for this long."""
 _HEARD_ALL_ALONG = datetime.min.replace(tzinfo=UTC)
 """When a rule book never restored began hearing: it knows only what it heard itself."""
-
-
-class AlertKind(StrEnum):
-    """What an alert is about."""
-
-    TEMPERATURE = "temperature"
-    DOOR_OPEN = "door_open"
-    PROBE_FAULT = "probe_fault"
-    SENSOR_SILENT = "sensor_silent"
-    DEVICE_OFFLINE = "device_offline"
-    CLOCK = "clock"
-    CLOCK_UNSYNCED = "clock_unsynced"
-    PUBLISH_DENIED = "publish_denied"
-
-
-class Severity(StrEnum):
-    """How urgent: a warning, or critical (food may be unsafe now)."""
-
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-RANK = {None: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class AlertKey:
-    """One watched thing: a sensor's kind of trouble, or a device's (sensor empty)."""
-
-    site: str
-    device: str
-    sensor: str
-    kind: AlertKind
-
-    def text(self) -> str:
-        """A stable string form, for storage."""
-        return f"{self.site}/{self.device}/{self.sensor}/{self.kind.value}"
-
-    @classmethod
-    def parse(cls, text: str) -> AlertKey:
-        """Read the string form back."""
-        site, device, sensor, kind = text.split("/")
-        return cls(site, device, sensor, AlertKind(kind))
-
-
-@dataclass(frozen=True, slots=True)
-class AlertChange:
-    """A rule's verdict: raise (or raise higher) an alert, or clear it."""
-
-    key: AlertKey
-    action: Literal["raise", "clear"]
-    severity: Severity
-    since: datetime
-    value: float | None = None
-
-
-@dataclass(slots=True)
-class Watch:
-    """What a rule remembers about one key."""
-
-    since: datetime | None = None
-    critical_since: datetime | None = None
-    last_seen: datetime | None = None
-    value: float | None = None
-    raised: Severity | None = None
-
-
-_Fields = tuple[datetime | None, datetime | None, datetime | None, float | None, Severity | None]
-
-
-def _fields(watch: Watch) -> _Fields:
-    """A watch's fields, to tell whether it changed since it was saved."""
-    return (watch.since, watch.critical_since, watch.last_seen, watch.value, watch.raised)
-
 
 PolicyOf = Callable[[str, str, str], UnitPolicy]
 
 
-class RuleBook:
+class RuleBook(WatchBook):
     """Every rule, for every site seen."""
 
     def __init__(self, policy_of: PolicyOf, tz: tzinfo) -> None:
+        super().__init__()
         self._policy_of = policy_of
         self._tz = tz
-        self._watches: dict[AlertKey, Watch] = {}
-        # The saved form, in the order of `_watches`: each key's fields when last saved
-        # and its entry's text; `_changed`: keys whose watch may differ now.
-        self._saved: dict[AlertKey, tuple[_Fields, str]] = {}
-        self._changed: dict[AlertKey, None] = {}
         # Not saved: each run hears the broker from its own start (None: not yet).
         self._heard_from: datetime | None = _HEARD_ALL_ALONG
-
-    def _watch(self, key: AlertKey) -> Watch:
-        """A key's watch, to change (marked for the next save; made if new)."""
-        self._changed[key] = None
-        return self._watches.setdefault(key, Watch())
-
-    def raised(self) -> dict[AlertKey, Severity]:
-        """The alerts the rules consider raised now."""
-        return {k: w.raised for k, w in self._watches.items() if w.raised is not None}
 
     # --- readings -------------------------------------------------------------------------
     def readings(
@@ -334,10 +238,6 @@ class RuleBook:
         watch.raised = watch.since = None
         return [AlertChange(key, "clear", Severity.WARNING, now)]
 
-    def devices(self) -> set[tuple[str, str]]:
-        """Every (site, device) the rules have heard of."""
-        return {(key.site, key.device) for key in self._watches}
-
     # --- time passing ---------------------------------------------------------------------
     def tick(self, now: datetime) -> list[AlertChange]:
         """Raise what has become due with time alone: delays, open doors, silence, offline."""
@@ -383,20 +283,6 @@ class RuleBook:
         self._heard_from = since
 
     # --- restart --------------------------------------------------------------------------
-    def state(self) -> dict[str, dict[str, Any]]:
-        """Everything the rules remember, as JSON-ready data."""
-        return {key.text(): _json_ready(watch) for key, watch in self._watches.items()}
-
-    def state_json(self) -> str:
-        """`json.dumps(state())`, the text made again only for the watches changed since."""
-        for key in self._changed:
-            watch = self._watches[key]
-            saved = self._saved.get(key)
-            if saved is None or saved[0] != _fields(watch):
-                self._saved[key] = _entry(key, watch)
-        self._changed.clear()
-        return "{" + ", ".join(entry for _, entry in self._saved.values()) + "}"
-
     def restore(self, state: dict[str, dict[str, Any]]) -> None:
         """Take back what `state()` gave, after a restart; silence waits for `listening()`.
 
@@ -404,41 +290,4 @@ class RuleBook:
         raised stays raised, so nothing is raised or notified twice.
         """
         self._heard_from = None
-        for text, fields in state.items():
-            watch = Watch(
-                since=_time(fields.get("since")),
-                critical_since=_time(fields.get("critical_since")),
-                last_seen=_time(fields.get("last_seen")),
-                value=fields.get("value"),
-                raised=Severity(fields["raised"]) if fields.get("raised") else None,
-            )
-            key = AlertKey.parse(text)
-            self._watches[key] = watch
-            self._saved[key] = _entry(key, watch)
-            self._changed.pop(key, None)
-
-
-def _json_ready(watch: Watch) -> dict[str, Any]:
-    return {
-        "since": _iso(watch.since),
-        "critical_since": _iso(watch.critical_since),
-        "last_seen": _iso(watch.last_seen),
-        "value": watch.value,
-        "raised": watch.raised,
-    }
-
-
-_encode = json.JSONEncoder().encode  # json.dumps with its defaults, less its argument checks
-
-
-def _entry(key: AlertKey, watch: Watch) -> tuple[_Fields, str]:
-    """A key's saved form: its watch's fields and its entry in `state_json()`."""
-    return _fields(watch), f"{_encode(key.text())}: {_encode(_json_ready(watch))}"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+        super().restore(state)

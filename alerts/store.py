@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.rules import AlertKey, AlertKind, Severity
+from alerts.kinds import AlertKey, AlertKind, Severity
 from canteen.sqlite_schema import migrate, open_database, schema_version
 
 MIGRATIONS = (

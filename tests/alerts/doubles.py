@@ -11,8 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
 from alerts.engine import AlertEngine
+from alerts.kinds import AlertKey, AlertKind
 from alerts.notify import NotifyError
-from alerts.rules import AlertKey, AlertKind
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from protocol import (

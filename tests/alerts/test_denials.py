@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.denials import login_owner, notice_topic, parse_notice
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.messages import compose
-from alerts.rules import DENIED_QUIET, AlertKey, AlertKind, RuleBook, Severity
+from alerts.policy import DENIED_QUIET
+from alerts.rules import RuleBook
 from alerts.store import AlertStore
 from canteen.provision.registry import device_username
 from protocol import Status

@@ -19,7 +19,7 @@ from alerts.haccp import (
     build_log,
 )
 from alerts.haccp_sources import read_unit_alerts
-from alerts.rules import AlertKey, AlertKind, Severity
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.store import Alert, AlertStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

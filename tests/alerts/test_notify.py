@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from alerts import links
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.notify import Deliverer
-from alerts.rules import AlertKey, AlertKind, Severity
 from alerts.store import AlertStore
 from tests.alerts.doubles import FRIDGE, SECRET, T0, FailingSender, RecordingSender
 

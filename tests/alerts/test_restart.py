@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from alerts.kinds import AlertKind
 from alerts.policy import UnitPolicy
-from alerts.rules import AlertKind, RuleBook
+from alerts.rules import RuleBook
 from alerts.store import AlertStore
 from protocol import (
     Channel,

@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.policy import DEFAULT_POLICIES, DefrostWindow, UnitPolicy
-from alerts.rules import OFFLINE_GRACE, AlertChange, AlertKey, AlertKind, RuleBook, Severity
+from alerts.kinds import AlertChange, AlertKey, AlertKind, Severity
+from alerts.policy import DEFAULT_POLICIES, OFFLINE_GRACE, DefrostWindow, UnitPolicy
+from alerts.rules import RuleBook
 from canteen.cold_units import guess_kind
 from protocol import DoorReading, Status, TemperatureReading
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import AlertKey, AlertKind, Severity
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.store import MIGRATIONS, AlertError, AlertStore
 from tests.alerts.doubles import FRIDGE, T0
 

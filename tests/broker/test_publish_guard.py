@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from alerts.denials import notice_topic
-from alerts.rules import AlertKind, RuleBook
+from alerts.kinds import AlertKind
+from alerts.rules import RuleBook
 from alerts.service import AlertService, day_start_in, policy_lookup
 from alerts.settings import AlertSettings
 from alerts.store import Alert, AlertStore

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from alerts.rules import AlertKey, AlertKind, Severity
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.service import load_secret_key
 from alerts.store import AlertStore
 from canteen.backup import BackupError, backup, restore, verify

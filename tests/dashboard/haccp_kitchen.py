@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.rules import AlertKey, AlertKind, Severity
+from alerts.kinds import AlertKey, AlertKind, Severity
 from alerts.store import AlertStore
 from protocol import epoch_ms
 
