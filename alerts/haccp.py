@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from alerts.alert_record import Alert
 from alerts.kinds import AlertKind
-from alerts.store import Alert
 
 CHECK_TOLERANCE = timedelta(minutes=15)
 MAX_DAYS = 366

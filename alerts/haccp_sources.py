@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alerts.alert_record import Alert
 from alerts.haccp import LogPeriod, ProbeReading, TemperatureSpan
-from alerts.store import Alert, AlertStore
+from alerts.store import AlertStore
 from protocol import epoch_ms
 from timeseries import InfluxQL, quote_literal
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from alerts.alert_record import Alert
 from alerts.kinds import AlertKind
-from alerts.store import Alert
 
 TEXT = {
     "en": {

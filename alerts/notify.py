@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from alerts import links
+from alerts.deliveries import Delivery
 from alerts.messages import compose
 from alerts.settings import AlertSettings
-from alerts.store import AlertStore, Delivery
+from alerts.store import AlertStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
-"""Alerts, their audit trail, notification deliveries and rule state, in SQLite.
+"""Alerts and their audit trail in SQLite, with the deliveries and rule state beside them.
 
 The schema is versioned: `MIGRATIONS` are applied in order, once each, inside a
 transaction, so a hub upgraded in place keeps its inspection records. Every change to
-an alert writes an audit row saying who did what, when.
+an alert writes an audit row saying who did what, when. The notification outbox
+(alerts/deliveries.py) and the rules' saved memory (alerts/saved_rule_state.py) are
+tables of the same file, on the same connection and lock: `AlertStore` is both.
 
 An alert is `open`, then `acknowledged` (who, when), then `resolved`. The condition
 clearing (back in range) resolves a warning by itself; a critical alert also needs a
@@ -11,15 +13,15 @@ corrective action recorded before it is resolved, so the record says what was do
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.kinds import AlertKey, AlertKind, Severity
+from alerts.alert_record import Alert
+from alerts.deliveries import DeliveryOutbox
+from alerts.kinds import AlertKey, Severity
+from alerts.saved_rule_state import RuleStateTable
 from canteen.sqlite_schema import migrate, open_database, schema_version
 
 MIGRATIONS = (
@@ -67,76 +69,7 @@ class AlertError(ValueError):
     """A change to an alert that is not allowed (the message says why)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One alert as stored."""
-
-    id: int
-    key: AlertKey
-    severity: Severity
-    state: str
-    since: datetime
-    opened_at: datetime
-    value: float | None
-    cleared_at: datetime | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    corrective_action: str | None
-    escalated_at: datetime | None
-    last_reminder_at: datetime | None
-    delivery: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The alert as the API returns it."""
-        return {
-            "id": self.id,
-            "site": self.key.site,
-            "device": self.key.device,
-            "sensor": self.key.sensor,
-            "kind": self.key.kind.value,
-            "severity": self.severity.value,
-            "state": self.state,
-            "since": self.since.isoformat(),
-            "opened_at": self.opened_at.isoformat(),
-            "value": self.value,
-            "cleared_at": _iso(self.cleared_at),
-            "acknowledged_at": _iso(self.acknowledged_at),
-            "acknowledged_by": self.acknowledged_by,
-            "resolved_at": _iso(self.resolved_at),
-            "resolved_by": self.resolved_by,
-            "corrective_action": self.corrective_action,
-            "delivery": self.delivery,
-            "needs_action": self.needs_action,
-        }
-
-    @property
-    def needs_action(self) -> bool:
-        """A critical alert whose corrective action is not recorded yet."""
-        return self.severity is Severity.CRITICAL and not self.corrective_action
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A notification to send (or sent) for an alert."""
-
-    id: int
-    alert_id: int
-    role: str
-    purpose: str
-    attempts: int
-
-
-class AlertStore:
+class AlertStore(DeliveryOutbox, RuleStateTable):
     """The alert tables of the hub's SQLite file; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
@@ -157,37 +90,13 @@ class AlertStore:
             self._db.close()
 
     # --- reading ----------------------------------------------------------------------------
-    @staticmethod
-    def _alert(row: sqlite3.Row) -> Alert:
-        since = _time(row["since"])
-        opened = _time(row["opened_at"])
-        assert since is not None and opened is not None  # noqa: S101  (NOT NULL columns)
-        return Alert(
-            id=row["id"],
-            key=AlertKey.parse(row["key"]),
-            severity=Severity(row["severity"]),
-            state=row["state"],
-            since=since,
-            opened_at=opened,
-            value=row["value"],
-            cleared_at=_time(row["cleared_at"]),
-            acknowledged_at=_time(row["acknowledged_at"]),
-            acknowledged_by=row["acknowledged_by"],
-            resolved_at=_time(row["resolved_at"]),
-            resolved_by=row["resolved_by"],
-            corrective_action=row["corrective_action"],
-            escalated_at=_time(row["escalated_at"]),
-            last_reminder_at=_time(row["last_reminder_at"]),
-            delivery=row["delivery"],
-        )
-
     def get(self, alert_id: int) -> Alert:
         """One alert; AlertError if there is none with that id."""
         with self._lock:
             row = self._db.execute("SELECT * FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         if row is None:
             raise AlertError(f"there is no alert {alert_id}")
-        return self._alert(row)
+        return Alert.from_row(row)
 
     def live(self, site: str | None = None) -> list[Alert]:
         """Alerts not resolved yet (open or acknowledged), newest first."""
@@ -197,7 +106,7 @@ class AlertStore:
             query, args = query + " AND site = ?", (site,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY id DESC", args).fetchall()
-        return [self._alert(row) for row in rows]
+        return [Alert.from_row(row) for row in rows]
 
     def live_for(self, key: AlertKey) -> Alert | None:
         """The unresolved alert of a key, if any."""
@@ -205,7 +114,7 @@ class AlertStore:
             row = self._db.execute(
                 "SELECT * FROM alerts WHERE key = ? AND state != 'resolved'", (key.text(),)
             ).fetchone()
-        return None if row is None else self._alert(row)
+        return None if row is None else Alert.from_row(row)
 
     def between(self, site: str, start: datetime, end: datetime) -> list[Alert]:
         """Every alert of a site whose condition began in [start, end), oldest first."""
@@ -214,7 +123,7 @@ class AlertStore:
                 "SELECT * FROM alerts WHERE site = ? AND since >= ? AND since < ? ORDER BY since",
                 (site, start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()),
             ).fetchall()
-        return [self._alert(row) for row in rows]
+        return [Alert.from_row(row) for row in rows]
 
     def audit(self, alert_id: int) -> list[dict[str, Any]]:
         """An alert's audit trail, oldest first."""
@@ -361,97 +270,3 @@ class AlertStore:
             (now.astimezone(UTC).isoformat(), alert_id),
             (alert_id, now, "rules", action),
         )
-
-    # --- deliveries -------------------------------------------------------------------------
-    def queue_delivery(self, alert_id: int, role: str, purpose: str, now: datetime) -> None:
-        """Ask for a notification to a role (duty, manager) about an alert."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO deliveries (alert_id, role, purpose, next_attempt_at)"
-                " VALUES (?, ?, ?, ?)",
-                (alert_id, role, purpose, now.astimezone(UTC).isoformat()),
-            )
-
-    def due_deliveries(self, now: datetime) -> list[Delivery]:
-        """Notifications to try now, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, alert_id, role, purpose, attempts FROM deliveries"
-                " WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id",
-                (now.astimezone(UTC).isoformat(),),
-            ).fetchall()
-        return [Delivery(**dict(row)) for row in rows]
-
-    def delivery_result(
-        self,
-        delivery: Delivery,
-        status: str,
-        now: datetime,
-        error: str = "",
-        retry_at: datetime | None = None,
-    ) -> None:
-        """Record a delivery's outcome: sent, failed (for good), capped, or retry later."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + 1, error = ?,"
-                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
-                " next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-                (
-                    status,
-                    error or None,
-                    status,
-                    now.astimezone(UTC).isoformat(),
-                    retry_at.astimezone(UTC).isoformat() if retry_at else None,
-                    delivery.id,
-                ),
-            )
-            if status == "skipped":  # nothing needed sending: the summary stands
-                return
-            summary = {"sent": "delivered", "pending": "retrying"}.get(status, "failed")
-            self._db.execute(
-                "UPDATE alerts SET delivery = ? WHERE id = ?", (summary, delivery.alert_id)
-            )
-
-    def sent_today(self, role: str, site: str, day_start: datetime) -> int:
-        """Notifications sent to a role of a site since the day began (for the daily cap)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT count(*) FROM deliveries JOIN alerts ON alerts.id = deliveries.alert_id"
-                " WHERE deliveries.role = ? AND alerts.site = ? AND deliveries.status = 'sent'"
-                " AND deliveries.sent_at >= ?",
-                (role, site, day_start.astimezone(UTC).isoformat()),
-            ).fetchone()
-        return int(row[0])
-
-    def deliveries(self, alert_id: int) -> list[dict[str, Any]]:
-        """An alert's notifications and how they went."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT role, purpose, status, attempts, sent_at, error FROM deliveries"
-                " WHERE alert_id = ? ORDER BY id",
-                (alert_id,),
-            ).fetchall()
-        return [dict(row) for row in rows]
-
-    # --- rule state -------------------------------------------------------------------------
-    def save_rule_state(self, state: dict[str, Any]) -> None:
-        """Keep what the rules remember, for a restart."""
-        self.save_rule_state_json(json.dumps(state))
-
-    def save_rule_state_json(self, text: str) -> None:
-        """Keep what the rules remember, already as JSON text (`RuleBook.state_json()`)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO rule_state (id, state) VALUES (1, ?)"
-                " ON CONFLICT (id) DO UPDATE SET state = excluded.state",
-                (text,),
-            )
-
-    def rule_state(self) -> dict[str, Any]:
-        """What the rules remembered before the restart."""
-        with self._lock:
-            row = self._db.execute("SELECT state FROM rule_state WHERE id = 1").fetchone()
-        return {} if row is None else dict(json.loads(row[0]))
-
-
-__all__ = ["Alert", "AlertError", "AlertKind", "AlertStore", "Delivery"]

@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from alerts import links
-from alerts.store import Alert, AlertError, AlertStore
+from alerts.alert_record import Alert
+from alerts.store import AlertError, AlertStore
 from dashboard.auth import require_role
 from dashboard.examples import json_example
 from dashboard.phone_text import what, words

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.store import Alert
+from alerts.alert_record import Alert
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {

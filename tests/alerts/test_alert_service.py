@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from alerts.alert_record import Alert
 from alerts.policy import UnitPolicy
 from alerts.settings import AlertSettings
-from alerts.store import Alert
 from tests.alerts.doubles import FridgeNode, RunningAlerts, StartAlerts
 from tests.notify_endpoint import NotificationEndpoint
 from tests.waiting import wait_until

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from alerts.alert_record import Alert
 from alerts.haccp import (
     HaccpLog,
     LoggedUnit,
@@ -20,7 +21,7 @@ from alerts.haccp import (
 )
 from alerts.haccp_sources import read_unit_alerts
 from alerts.kinds import AlertKey, AlertKind, Severity
-from alerts.store import Alert, AlertStore
+from alerts.store import AlertStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY1, DAY2 = date(2026, 11, 22), date(2026, 11, 23)

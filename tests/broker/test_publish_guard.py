@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from alerts.alert_record import Alert
 from alerts.denials import notice_topic
 from alerts.kinds import AlertKind
 from alerts.rules import RuleBook
 from alerts.service import AlertService, day_start_in, policy_lookup
 from alerts.settings import AlertSettings
-from alerts.store import Alert, AlertStore
+from alerts.store import AlertStore
 from canteen.cold_units import guess_kind
 from tests.broker.conftest import SecuredHub
 from tests.broker.mqtt_probe import NOT_AUTHORIZED, Probe

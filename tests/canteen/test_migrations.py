@@ -19,7 +19,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from alerts import store as alert_store
-from alerts.rules import AlertKind, Severity
+from alerts.kinds import AlertKind, Severity
 from dashboard import users as user_store
 from protocol import WasteCategory
 from reports import menu as menu_store
