@@ -48,16 +48,15 @@ class FastTelemetry(NamedTuple):
     lines: list[str]
 
 
-_MILLIS = {f".{n:03d}Z": f"{n:03d}" for n in range(1000)}
-"""The milliseconds of a timestamp's last five characters, ".000Z" to ".999Z" (ASCII only)."""
-_seconds: dict[str, str] = {}
-"""Each second seen ("2026-12-01T08:30:00"), valid ones only, as whole seconds since the epoch
-in decimal ("1764577800"): with the three digits of its milliseconds after it, a reading's
+_LAST_DIGITS = {f"{d}.{n:03d}Z": f"{d}{n:03d}" for d in range(10) for n in range(1000)}
+"""A timestamp's last six characters, "0.000Z" to "9.999Z" (ASCII digits only), as the last
+four digits of its time in ms ("0000" to "9999")."""
+_tens: dict[str, str] = {}
+"""Each ten seconds seen ("2026-12-01T08:30:1"), valid ones only, as its seconds since the
+epoch over ten in decimal ("176457781"): with the last four digits after it, a reading's
 time in ms as a line ends with it."""
-
-
-_SECOND_OF_MINUTE = {f":{n:02d}": n for n in range(60)}
-"""":00" to ":59" (no leap second ":60": Python's parser, and so the models, refuse it)."""
+_TENS_OF_MINUTE = {f":{n}": 10 * n for n in range(6)}
+"""":0" to ":5" (no leap second ":60": Python's parser, and so the models, refuse it)."""
 _minutes: dict[str, int] = {}
 """Seconds since the epoch of each minute seen ("2026-12-01T08:30"), valid ones only."""
 
@@ -75,41 +74,41 @@ def _parse_minute(minute: str) -> int | None:
     return seconds
 
 
-def _parse_second(second: str) -> str | None:
-    """A new second's text in `_seconds`; None if it is no valid second.
+def _parse_tens(tens: str) -> str | None:
+    """The text of ten new seconds, remembered in `_tens`; None if they are not valid.
 
-    A backlog's readings are seconds apart, so most seconds are new, but their minutes
-    repeat: the minute is parsed once and each second only added to it.
+    A backlog's readings are seconds apart, so their tens of seconds are often new, but
+    their minutes repeat: the minute is parsed once and the tens only added to it.
     """
-    minute = _minutes.get(second[:16])
+    minute = _minutes.get(tens[:16])
     if minute is None:
-        minute = _parse_minute(second[:16])
-    in_minute = _SECOND_OF_MINUTE.get(second[16:])
-    if minute is None or in_minute is None or minute + in_minute < 1:
-        return None  # (before 1 s, seconds and ms side by side do not make the ms)
-    if len(_seconds) >= _CACHE_MAX:
-        _seconds.clear()
-    _seconds[second] = text = str(minute + in_minute)
+        minute = _parse_minute(tens[:16])
+    offset = _TENS_OF_MINUTE.get(tens[16:])
+    if minute is None or offset is None or minute + offset < 10:
+        return None  # (before 10 s, the digits side by side do not make the ms)
+    if len(_tens) >= _CACHE_MAX:
+        _tens.clear()
+    _tens[tens] = text = str((minute + offset) // 10)
     return text
 
 
 def _agent_ts_ms(value: Any) -> int | None:
     """Milliseconds since the epoch of a timestamp in the agents' format, else None.
 
-    The readings of a backlog, or of many devices, share their second: it is parsed once
-    and looked up after that, and only the milliseconds are read for each reading. A
-    remembered second is 19 characters, so with a known ".mmmZ" after it the whole
-    timestamp is the agents' 24.
+    The readings of a backlog, or of many devices, share their tens of seconds: they are
+    parsed once and looked up after that, and only the last six characters are read for
+    each reading. Remembered tens are 18 characters, so with known last six after them
+    the whole timestamp is the agents' 24.
     """
     if type(value) is not str:
         return None
-    millis = _MILLIS.get(value[19:])
-    if millis is None:
+    last = _LAST_DIGITS.get(value[18:])
+    if last is None:
         return None
-    second = _seconds.get(value[:19]) or _parse_second(value[:19])
-    if second is None:
+    tens = _tens.get(value[:18]) or _parse_tens(value[:18])
+    if tens is None:
         return None
-    return int(second + millis)
+    return int(tens + last)
 
 
 def _slug(value: Any) -> TypeGuard[str]:
@@ -251,7 +250,7 @@ def _lines(
     oldest, newest = bounds
     heads = _device_heads(site, device)
     temperature = heads["temperature"]
-    encoders, millis_of, seconds, texts = _ENCODERS, _MILLIS, _seconds, _celsius_texts
+    encoders, last_digits, tens_of, texts = _ENCODERS, _LAST_DIGITS, _tens, _celsius_texts
     lines: list[str] = []
     append = lines.append
     for raw in readings:
@@ -262,9 +261,9 @@ def _lines(
             return None
         # _agent_ts_ms, inlined: this loop runs for every reading the hub stores. Times
         # in the agents' format compare as text exactly as in time.
-        millis, key = millis_of.get(ts[19:]), ts[:19]
-        second = seconds.get(key) or _parse_second(key)
-        if millis is None or second is None or not oldest <= ts <= newest:
+        last, key = last_digits.get(ts[18:]), ts[:18]
+        tens = tens_of.get(key) or _parse_tens(key)
+        if last is None or tens is None or not oldest <= ts <= newest:
             return None
         unverified = raw.get("clock_unverified")
         if unverified is None or unverified is False:
@@ -288,14 +287,14 @@ def _lines(
                 if head is None:
                     return None
             text = texts.get(celsius) or _celsius_text(celsius)
-            append(f"{head}celsius={text}{tail}{second}{millis}")
+            append(f"{head}celsius={text}{tail}{tens}{last}")
             continue
         if type(kind) is not str or (encode := encoders.get(kind)) is None:
             return None
         body = encode(raw, heads[kind], site, device)
         if body is None:
             return None
-        append(f"{body}{tail}{second}{millis}")
+        append(f"{body}{tail}{tens}{last}")
     return lines
 
 
