@@ -23,6 +23,7 @@ from types import TracebackType
 
 import urllib3
 
+from canteen.listening import listens_on
 from canteen.provision.mosquitto_conf import BrokerSecrets, Placement, localise
 from canteen.settings import SettingsError
 
@@ -164,12 +165,25 @@ class LocalService:
                     f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
                 )
             if self.ready():
+                self._check_it_is_ours()
                 return
             time.sleep(0.05)
         self.stop()
         raise ServiceError(
             f"{self.name} did not answer on {self.host}:{self.port} within {timeout:.0f} s; "
             f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
+        )
+
+    def _check_it_is_ours(self) -> None:
+        """Refuse a port answered by another program: ours lost it as it started."""
+        assert self._process is not None  # noqa: S101  (called right after Popen)
+        if listens_on(self._process.pid, self.port) is not False:
+            return
+        self.stop()
+        raise ServiceError(
+            f"port {self.port} on {self.host} answers, but not from the {self.name} just "
+            f"started: another program took the port as it started (its log, "
+            f"{self.log_path}, ends:\n{_tail(self.log_path)}); start it again on another port"
         )
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from canteen.local_services import LocalInfluxDB, LocalMosquitto, ServiceError, find_program
+from canteen.listening import listens_on
+from canteen.local_services import (
+    LocalInfluxDB,
+    LocalMosquitto,
+    LocalService,
+    ServiceError,
+    find_program,
+)
 from tests.waiting import wait_until
 
 
@@ -87,3 +95,56 @@ def test_a_server_that_exits_at_start_shows_its_log(tmp_path: Path) -> None:
 def test_a_missing_program_names_the_package_to_install() -> None:
     with pytest.raises(ServiceError, match=r"sudo apt install no-such-package"):
         find_program("no-such-program-here", "no-such-package")
+
+
+class _Server(LocalService):
+    """A stand-in server: a Python process that listens on its port, or only sleeps."""
+
+    name = "stand-in"
+
+    def __init__(self, workdir: Path, *, listens: bool, foreign: bool = False) -> None:
+        super().__init__(workdir)
+        self.listens, self.foreign = listens, foreign
+        self.other: socket.socket | None = None
+
+    def command(self) -> list[str]:
+        if not self.listens:
+            return [sys.executable, "-c", "import time; time.sleep(60)"]
+        code = (
+            "import socket, time; s = socket.socket(); "
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            f"s.bind(('127.0.0.1', {self.port})); s.listen(); time.sleep(60)"
+        )
+        return [sys.executable, "-c", code]
+
+    def prepare(self) -> None:
+        if self.foreign:  # another program takes the port between the check and the start
+            self.other = socket.create_server(("127.0.0.1", self.port))
+
+    def ready(self) -> bool:
+        try:
+            socket.create_connection((self.host, self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+
+def test_a_port_answered_by_another_program_is_refused(tmp_path: Path) -> None:
+    server = _Server(tmp_path, listens=False, foreign=True)
+    try:
+        with pytest.raises(ServiceError, match="not from the stand-in just started"):
+            server.start()
+        assert not server.running  # ours is stopped, not left behind
+    finally:
+        if server.other is not None:
+            server.other.close()
+
+
+def test_a_server_that_listens_itself_is_started(tmp_path: Path) -> None:
+    server = _Server(tmp_path, listens=True)
+    server.start()
+    try:
+        assert server.pid is not None and listens_on(server.pid, server.port) is True
+        assert listens_on(os.getpid(), server.port) is False
+    finally:
+        server.stop()
