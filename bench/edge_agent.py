@@ -329,11 +329,12 @@ def main() -> int:
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     hours = 1.0 if args.quick else 24.0
     node = Node(args.node, args.interval, args.tree.resolve())
-    _compile(node.tree)
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         work = Path(tmp)
         if args.pi_venv:
-            node.python = _pi_venv(node.tree, work)
+            node.python = _pi_venv(node.tree, work)  # pip compiles what it installs
+        else:
+            _compile(node.tree)
         broker = LocalMosquitto(work / "mosquitto")
         broker.start()
         try:

@@ -165,7 +165,7 @@ class LocalService:
                     f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
                 )
             if self.ready():
-                self._check_it_is_ours()
+                self._check_it_is_ours(self._process.pid)
                 return
             time.sleep(0.05)
         self.stop()
@@ -174,10 +174,9 @@ class LocalService:
             f"its log ({self.log_path}) ends:\n{_tail(self.log_path)}"
         )
 
-    def _check_it_is_ours(self) -> None:
-        """Refuse a port answered by another program: ours lost it as it started."""
-        assert self._process is not None  # noqa: S101  (called right after Popen)
-        if listens_on(self._process.pid, self.port) is not False:
+    def _check_it_is_ours(self, pid: int) -> None:
+        """Refuse a port answered by another program: ours (`pid`) lost it as it started."""
+        if listens_on(pid, self.port) is not False:
             return
         self.stop()
         raise ServiceError(
